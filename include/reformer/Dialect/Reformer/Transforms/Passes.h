@@ -1,0 +1,29 @@
+//===- Passes.h - Transformations of the reformer dialect -------*- C++ -*-===//
+
+#ifndef REFORMER_DIALECT_REFORMER_TRANSFORMS_PASSES_H
+#define REFORMER_DIALECT_REFORMER_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Pass/Pass.h"
+
+#include "reformer/Dialect/Reformer/IR/ReformerDialect.h"
+
+namespace mlir::reformer {
+
+#define GEN_PASS_DECL
+#include "reformer/Dialect/Reformer/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "reformer/Dialect/Reformer/Transforms/Passes.h.inc"
+
+/// Adds the passes that take a model from the builder's form to the form the
+/// target lowerings start from: canonicalize, inline reversible blocks,
+/// decompose LSH attention, clean up.
+void buildPrepareInferencePipeline(OpPassManager &pm);
+
+/// Registers the pipelines above with the pass registry.
+void registerReformerPipelines();
+
+} // namespace mlir::reformer
+
+#endif // REFORMER_DIALECT_REFORMER_TRANSFORMS_PASSES_H

@@ -1,0 +1,395 @@
+//===- ReformerOps.cpp - Verifiers of the reformer ops --------------------===//
+
+#include "reformer/Dialect/Reformer/IR/ReformerOps.h"
+
+#include "ShapeChecks.h"
+
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+using namespace mlir::reformer::detail;
+
+#define GET_OP_CLASSES
+#include "reformer/Dialect/Reformer/IR/ReformerOps.cpp.inc"
+
+static ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<ShapedType>(v.getType()).getShape();
+}
+
+static Type elementTypeOf(Value v) {
+  return cast<ShapedType>(v.getType()).getElementType();
+}
+
+/// Number of positions of the sorted sequence: n_hashes · L (dynamic if L is).
+static int64_t sortedLength(int64_t numHashes, int64_t seqLen) {
+  return isDynamic(seqLen) ? kAnyDim : numHashes * seqLen;
+}
+
+//===----------------------------------------------------------------------===//
+// LshAttentionOp
+//===----------------------------------------------------------------------===//
+
+int64_t LshAttentionOp::getNumBucketsTotal() {
+  int64_t total = 1;
+  for (int64_t f : getNBuckets())
+    total *= f;
+  return total;
+}
+
+int64_t LshAttentionOp::getRotationWidth() {
+  int64_t sum = 0;
+  for (int64_t f : getNBuckets())
+    sum += f;
+  return sum / 2;
+}
+
+LogicalResult LshAttentionOp::verify() {
+  Operation *op = getOperation();
+  int64_t numHashes = getNHashes();
+  if (numHashes < 1)
+    return emitOpError() << "expects n_hashes to be at least 1, got "
+                         << numHashes;
+  if (failed(verifyBucketFactors(op, getNBuckets())))
+    return failure();
+
+  ArrayRef<int64_t> qk = shapeOf(getQk());
+  int64_t b = qk[0], h = qk[1], l = qk[2], d = qk[3];
+  if (failed(verifyShape(op, "v", getV().getType(), qk)) ||
+      failed(
+          verifyElementType(op, "v", getV().getType(), elementTypeOf(getQk()))))
+    return failure();
+  if (failed(verifyChunking(op, l, sortedLength(numHashes, l), getChunkLen(),
+                            getChunksBefore(), getChunksAfter())))
+    return failure();
+
+  if (getRotations() && getSeed())
+    return emitOpError(
+        "expects either a rotations operand or a seed attribute, not both");
+  if (!getRotations() && !getSeed())
+    return emitOpError("expects a rotations operand or a seed attribute to "
+                       "draw the rotations from");
+  if (Value rot = getRotations())
+    if (failed(verifyShape(op, "rotations [H, D, n_hashes, sum(n_buckets)/2]",
+                           rot.getType(),
+                           {h, d, numHashes, getRotationWidth()})))
+      return failure();
+  if (Value mask = getMask())
+    if (failed(verifyShape(op, "mask [B, L]", mask.getType(), {b, l})))
+      return failure();
+
+  if (failed(verifyShape(op, "result [B, H, L, D]", getOut().getType(), qk)) ||
+      failed(verifyElementType(op, "result", getOut().getType(),
+                               elementTypeOf(getQk()))))
+    return failure();
+  size_t numTraining = getTrainingResults().size();
+  if (numTraining != 0 && numTraining != 2)
+    return emitOpError() << "expects both training results (lse and buckets) "
+                            "or neither, got "
+                         << numTraining << " extra result(s)";
+  if (Value lse = getLse()) {
+    SmallVector<int64_t> perRound = {b, h, numHashes, l};
+    if (failed(verifyShape(op, "lse [B, H, n_hashes, L]", lse.getType(),
+                           perRound)) ||
+        failed(verifyElementType(op, "lse", lse.getType(),
+                                 Float32Type::get(getContext()))) ||
+        failed(verifyShape(op, "buckets [B, H, n_hashes, L]",
+                           getBuckets().getType(), perRound)) ||
+        failed(verifyElementType(op, "buckets", getBuckets().getType(),
+                                 IntegerType::get(getContext(), 32))))
+      return failure();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LocalAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LocalAttentionOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> q = shapeOf(getQ());
+  Type elementType = elementTypeOf(getQ());
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"k", getK()}, {"v", getV()}}) {
+    if (failed(verifyShape(op, name, value.getType(), q)) ||
+        failed(verifyElementType(op, name, value.getType(), elementType)))
+      return failure();
+  }
+  if (failed(verifyChunking(op, q[2], /*sortedLen=*/0, getChunkLen(),
+                            getChunksBefore(), getChunksAfter())))
+    return failure();
+  if (Value mask = getMask())
+    if (failed(verifyShape(op, "mask [B, L]", mask.getType(), {q[0], q[2]})))
+      return failure();
+  return verifyShape(op, "result [B, H, L, D]", getOut().getType(), q);
+}
+
+//===----------------------------------------------------------------------===//
+// Steps of LSH attention
+//===----------------------------------------------------------------------===//
+
+LogicalResult LshHashOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyBucketFactors(op, getNBuckets())))
+    return failure();
+  ArrayRef<int64_t> qk = shapeOf(getQk());
+  ArrayRef<int64_t> rot = shapeOf(getRotations());
+  int64_t width = 0;
+  for (int64_t f : getNBuckets())
+    width += f / 2;
+  if (failed(verifyShape(op, "rotations [H, D, n_hashes, sum(n_buckets)/2]",
+                         getRotations().getType(),
+                         {qk[1], qk[3], kAnyDim, width})))
+    return failure();
+  return verifyShape(op, "buckets [B, H, n_hashes, L]", getBuckets().getType(),
+                     {qk[0], qk[1], rot[2], qk[2]});
+}
+
+LogicalResult BucketSortOp::verify() {
+  Operation *op = getOperation();
+  if (getNumBuckets() < 1)
+    return emitOpError() << "expects num_buckets to be at least 1, got "
+                         << getNumBuckets();
+  ArrayRef<int64_t> shape = shapeOf(getBuckets());
+  if (failed(verifyShape(op, "perm", getPerm().getType(), shape)))
+    return failure();
+  return verifyShape(op, "inverse", getInverse().getType(), shape);
+}
+
+LogicalResult SortedChunkAttentionOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> qk = shapeOf(getQk());
+  int64_t b = qk[0], h = qk[1], l = qk[2], d = qk[3];
+  if (failed(verifyShape(op, "v", getV().getType(), qk)) ||
+      failed(
+          verifyElementType(op, "v", getV().getType(), elementTypeOf(getQk()))))
+    return failure();
+  ArrayRef<int64_t> perm = shapeOf(getPerm());
+  int64_t r = perm[2];
+  if (failed(verifyShape(op, "perm [B, H, n_hashes, L]", getPerm().getType(),
+                         {b, h, kAnyDim, l})))
+    return failure();
+  int64_t sorted = isDynamic(r) ? kAnyDim : sortedLength(r, l);
+  if (failed(verifyChunking(op, l, sorted, getChunkLen(), getChunksBefore(),
+                            getChunksAfter())))
+    return failure();
+  if (Value inverse = getInverse()) {
+    if (failed(verifyShape(op, "inverse", inverse.getType(), perm)))
+      return failure();
+  } else if (getDuplicateCorrection()) {
+    return emitOpError("expects the inverse permutation operand when "
+                       "duplicate_correction is set");
+  }
+  if (Value mask = getMask())
+    if (failed(verifyShape(op, "mask [B, L]", mask.getType(), {b, l})))
+      return failure();
+  if (failed(verifyShape(op, "out [B, H, n_hashes, L, D]", getOut().getType(),
+                         {b, h, r, l, d})))
+    return failure();
+  return verifyShape(op, "lse [B, H, n_hashes, L]", getLse().getType(), perm);
+}
+
+LogicalResult UnsortOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> input = shapeOf(getInput());
+  if (failed(verifyShape(op, "inverse [B, H, n_hashes, L]",
+                         getInverse().getType(), input.take_front(4))))
+    return failure();
+  if (getInput().getType() != getResult().getType())
+    return emitOpError() << "expects the result type to equal the input type "
+                         << getInput().getType() << ", got "
+                         << getResult().getType();
+  return success();
+}
+
+LogicalResult CombineRoundsOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> out = shapeOf(getOut());
+  if (failed(verifyShape(op, "lse [B, H, n_hashes, L]", getLse().getType(),
+                         out.take_front(4))))
+    return failure();
+  return verifyShape(op, "result [B, H, L, D]", getResult().getType(),
+                     {out[0], out[1], out[3], out[4]});
+}
+
+LogicalResult LengthMaskOp::verify() {
+  int64_t length = getLength();
+  int64_t seqLen = shapeOf(getResult())[1];
+  if (length < 0 || (!isDynamic(seqLen) && length > seqLen))
+    return emitOpError() << "expects a length in [0, " << seqLen
+                         << "] (the mask's sequence dimension), got " << length;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ReversibleOp
+//===----------------------------------------------------------------------===//
+
+/// A residual function takes one value of the block's type and yields one.
+static LogicalResult verifyResidualRegion(ReversibleOp op, Region &region,
+                                          StringRef name, StringRef input) {
+  Type type = op.getX1().getType();
+  Block &block = region.front();
+  if (block.getNumArguments() != 1)
+    return op.emitOpError()
+           << "expects region '" << name << "' to take one argument of type "
+           << type << " (" << input << "), got " << block.getNumArguments()
+           << " arguments";
+  if (block.getArgument(0).getType() != type)
+    return op.emitOpError()
+           << "expects region '" << name << "' to take one argument of type "
+           << type << " (" << input << "), got one of type "
+           << block.getArgument(0).getType();
+  auto yield = dyn_cast<YieldOp>(block.getTerminator());
+  if (!yield)
+    return op.emitOpError()
+           << "expects region '" << name << "' to end with reformer.yield";
+  if (yield.getValues().size() != 1 ||
+      yield.getValues().front().getType() != type)
+    return yield.emitOpError()
+           << "expects region '" << name << "' to yield one value of type "
+           << type << ", got " << yield.getValues().getTypes();
+  return success();
+}
+
+LogicalResult ReversibleOp::verifyRegions() {
+  if (failed(verifyResidualRegion(*this, getF(), "f", "x2")))
+    return failure();
+  return verifyResidualRegion(*this, getG(), "g", "y1");
+}
+
+//===----------------------------------------------------------------------===//
+// ChunkedFfnOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ChunkedFfnOp::verify() {
+  Operation *op = getOperation();
+  if (getChunk() < 1)
+    return emitOpError() << "expects a positive chunk, got " << getChunk();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  int64_t m = x[2];
+  int64_t f = shapeOf(getW1())[1];
+  if (failed(verifyShape(op, "w1 [d_model, d_ff]", getW1().getType(),
+                         {m, kAnyDim})) ||
+      failed(verifyShape(op, "b1 [d_ff]", getB1().getType(), {f})) ||
+      failed(
+          verifyShape(op, "w2 [d_ff, d_model]", getW2().getType(), {f, m})) ||
+      failed(verifyShape(op, "b2 [d_model]", getB2().getType(), {m})))
+    return failure();
+  return verifyShape(op, "result [B, L, d_model]", getResult().getType(), x);
+}
+
+//===----------------------------------------------------------------------===//
+// Ops around the blocks
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  ArrayRef<int64_t> tokens = shapeOf(getTokens());
+  ArrayRef<int64_t> table = shapeOf(getTable());
+  return verifyShape(getOperation(), "result [B, L, d_model]",
+                     getResult().getType(), {tokens[0], tokens[1], table[1]});
+}
+
+LogicalResult AxialPosEmbeddingOp::verify() {
+  if (getWeights().empty())
+    return emitOpError("expects at least one axial weight");
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  int64_t width = 0, positions = 1;
+  bool dynamic = false;
+  for (Value w : getWeights()) {
+    ArrayRef<int64_t> shape = shapeOf(w);
+    dynamic |= isDynamic(shape[0]) || isDynamic(shape[1]);
+    positions *= shape[0];
+    width += shape[1];
+  }
+  if (!dynamic && !isDynamic(x[2]) && width != x[2])
+    return emitOpError() << "expects the axial embedding widths to sum to "
+                            "d_model = "
+                         << x[2] << ", got " << width;
+  if (!dynamic && !isDynamic(x[1]) && positions < x[1])
+    return emitOpError() << "expects the axial shape to cover the sequence "
+                            "length "
+                         << x[1] << ", got " << positions << " positions";
+  return verifyShape(getOperation(), "result", getResult().getType(), x);
+}
+
+LogicalResult LayerNormOp::verify() {
+  Operation *op = getOperation();
+  if (getEpsilon().convertToDouble() <= 0.0)
+    return emitOpError() << "expects a positive epsilon, got "
+                         << getEpsilon().convertToDouble();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  if (x.empty())
+    return emitOpError("expects an input of rank at least 1");
+  if (failed(verifyShape(op, "gamma", getGamma().getType(), {x.back()})) ||
+      failed(verifyShape(op, "beta", getBeta().getType(), {x.back()})))
+    return failure();
+  return verifyShape(op, "result", getResult().getType(), x);
+}
+
+LogicalResult DenseOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  if (x.empty())
+    return emitOpError("expects an input of rank at least 1");
+  ArrayRef<int64_t> w = shapeOf(getWeight());
+  if (failed(verifyShape(op, "weight [K, N]", getWeight().getType(),
+                         {x.back(), kAnyDim})))
+    return failure();
+  if (Value bias = getBias())
+    if (failed(verifyShape(op, "bias [N]", bias.getType(), {w[1]})))
+      return failure();
+  SmallVector<int64_t> expected(x);
+  expected.back() = w[1];
+  return verifyShape(op, "result", getResult().getType(), expected);
+}
+
+/// Checks `[B, L, M]` against `[B, H, L, D]` with `H · D = M`.
+static LogicalResult verifyHeads(Operation *op, Value flat, Value heads,
+                                 StringRef what) {
+  ArrayRef<int64_t> f = shapeOf(flat), s = shapeOf(heads);
+  int64_t h = s[1], d = s[3], m = f[2];
+  if (!isDynamic(h) && !isDynamic(d) && !isDynamic(m) && h * d != m)
+    return op->emitOpError()
+           << "expects heads * head_dim = " << h << " * " << d << " = " << h * d
+           << " to equal the model dimension " << m;
+  return verifyShape(op, what, heads.getType(), {f[0], h, f[1], d});
+}
+
+LogicalResult SplitHeadsOp::verify() {
+  return verifyHeads(getOperation(), getInput(), getResult(),
+                     "result [B, H, L, D]");
+}
+
+LogicalResult MergeHeadsOp::verify() {
+  return verifyHeads(getOperation(), getResult(), getInput(),
+                     "input [B, H, L, D]");
+}
+
+OpFoldResult SplitHeadsOp::fold(FoldAdaptor) {
+  // split_heads(merge_heads(x)) = x when the head layout is the same.
+  if (auto merge = getInput().getDefiningOp<MergeHeadsOp>())
+    if (merge.getInput().getType() == getType())
+      return merge.getInput();
+  return {};
+}
+
+OpFoldResult MergeHeadsOp::fold(FoldAdaptor) {
+  if (auto split = getInput().getDefiningOp<SplitHeadsOp>())
+    if (split.getInput().getType() == getType())
+      return split.getInput();
+  return {};
+}
+
+LogicalResult SoftmaxCrossEntropyOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> logits = shapeOf(getLogits());
+  SmallVector<int64_t> positions = {logits[0], logits[1]};
+  if (failed(
+          verifyShape(op, "targets [B, L]", getTargets().getType(), positions)))
+    return failure();
+  if (Value weights = getWeights())
+    return verifyShape(op, "weights [B, L]", weights.getType(), positions);
+  return success();
+}

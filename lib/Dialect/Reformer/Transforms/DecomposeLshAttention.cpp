@@ -1,0 +1,88 @@
+//===- DecomposeLshAttention.cpp - lsh_attention → its steps --------------===//
+
+#include "reformer/Dialect/Reformer/IR/ReformerOps.h"
+#include "reformer/Dialect/Reformer/Transforms/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace mlir::reformer {
+#define GEN_PASS_DEF_RFDECOMPOSELSHATTENTION
+#include "reformer/Dialect/Reformer/Transforms/Passes.h.inc"
+} // namespace mlir::reformer
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+namespace {
+
+struct DecomposeLshAttentionPattern : OpRewritePattern<LshAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LshAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    auto qkType = cast<RankedTensorType>(op.getQk().getType());
+    if (!qkType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    Location loc = op.getLoc();
+    ArrayRef<int64_t> shape = qkType.getShape();
+    int64_t b = shape[0], h = shape[1], l = shape[2], d = shape[3];
+    int64_t r = op.getNHashes();
+
+    Value rotations = op.getRotations();
+    if (!rotations) {
+      auto rotType = RankedTensorType::get({h, d, r, op.getRotationWidth()},
+                                           qkType.getElementType());
+      rotations =
+          LshRotationsOp::create(rewriter, loc, rotType, op.getSeedAttr())
+              .getResult();
+    }
+
+    auto indexType = RankedTensorType::get({b, h, r, l}, rewriter.getI32Type());
+    Value buckets = LshHashOp::create(rewriter, loc, indexType, op.getQk(),
+                                      rotations, op.getNBucketsAttr())
+                        .getBuckets();
+    auto sort = BucketSortOp::create(rewriter, loc, indexType, indexType,
+                                     buckets, op.getNumBucketsTotal());
+
+    auto outType =
+        RankedTensorType::get({b, h, r, l, d}, qkType.getElementType());
+    auto lseType = RankedTensorType::get({b, h, r, l}, rewriter.getF32Type());
+    Value inverse = op.getDuplicateCorrection() ? sort.getInverse() : Value();
+    auto attention = SortedChunkAttentionOp::create(
+        rewriter, loc, outType, lseType, op.getQk(), op.getV(), sort.getPerm(),
+        inverse, op.getMask(), op.getChunkLen(), op.getChunksBefore(),
+        op.getChunksAfter(), op.getCausal(), op.getDuplicateCorrection());
+
+    Value rounds = UnsortOp::create(rewriter, loc, outType, attention.getOut(),
+                                    sort.getInverse());
+    Value lse = UnsortOp::create(rewriter, loc, lseType, attention.getLse(),
+                                 sort.getInverse());
+    Value out = CombineRoundsOp::create(rewriter, loc, op.getOut().getType(),
+                                        rounds, lse);
+    rewriter.replaceOp(op, {out, op.getLse() ? lse : Value(),
+                            op.getBuckets() ? buckets : Value()});
+    return success();
+  }
+};
+
+struct RfDecomposeLshAttentionPass
+    : reformer::impl::RfDecomposeLshAttentionBase<RfDecomposeLshAttentionPass> {
+  void runOnOperation() override {
+    // Dynamic shapes are rejected up front so no op is left half-lowered.
+    WalkResult dynamic = getOperation()->walk([](LshAttentionOp op) {
+      if (cast<RankedTensorType>(op.getQk().getType()).hasStaticShape())
+        return WalkResult::advance();
+      op.emitOpError("cannot be decomposed: rf-decompose-lsh-attention needs "
+                     "static shapes");
+      return WalkResult::interrupt();
+    });
+    if (dynamic.wasInterrupted())
+      return signalPassFailure();
+    RewritePatternSet patterns(&getContext());
+    patterns.add<DecomposeLshAttentionPattern>(&getContext());
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+} // namespace

@@ -1,0 +1,303 @@
+//===- ModelBuilder.cpp - Model config → reformer dialect -----------------===//
+
+#include "reformer/ModelBuilder/ModelBuilder.h"
+
+#include "reformer/Dialect/Reformer/IR/ReformerOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/Utils/Utils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+namespace {
+
+/// Emits `@forward` for one config. Parameters are declared first (their
+/// names and shapes fix the function signature), then the body reads them
+/// back by name.
+class ForwardBuilder {
+public:
+  ForwardBuilder(MLIRContext *context, const ModelConfig &config)
+      : b(context), loc(b.getUnknownLoc()), c(config) {
+    if (c.dtype == "bf16")
+      elementType = b.getBF16Type();
+    else if (c.dtype == "f16")
+      elementType = b.getF16Type();
+    else
+      elementType = b.getF32Type();
+    paddedLen = c.paddedSeqLen();
+  }
+
+  func::FuncOp build(ModuleOp module);
+
+  /// Parameter names in argument order (after the tokens).
+  ArrayRef<std::string> paramNames() const { return names; }
+
+private:
+  RankedTensorType tensor(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, elementType);
+  }
+  void declare(const std::string &name, ArrayRef<int64_t> shape) {
+    names.push_back(name);
+    types.push_back(tensor(shape));
+  }
+  Value param(StringRef name) {
+    Value v = params.lookup(name);
+    assert(v && "parameter used but not declared");
+    return v;
+  }
+  std::string layerName(int64_t layer, StringRef suffix) {
+    return llvm::formatv("layers.{0}.{1}", layer, suffix).str();
+  }
+
+  void declareParams();
+  Value layerNorm(Value x, StringRef prefix);
+  Value dense(Value x, StringRef weight, int64_t outDim);
+  Value attention(Value x, int64_t layer);
+  Value feedForward(Value x, int64_t layer);
+  void residualRegion(Region &region, Type type,
+                      llvm::function_ref<Value(Value)> body);
+
+  OpBuilder b;
+  Location loc;
+  const ModelConfig &c;
+  Type elementType;
+  int64_t paddedLen;
+  std::vector<std::string> names;
+  SmallVector<Type> types;
+  llvm::StringMap<Value> params;
+  Value mask; // Padding mask, when the sequence is padded.
+};
+
+} // namespace
+
+void ForwardBuilder::declareParams() {
+  int64_t m = c.dModel, width = c.nHeads * c.headDim();
+  declare("embeddings.word_embeddings.weight", {c.vocabSize, m});
+  for (size_t i = 0; i < c.axialPosShape.size(); ++i)
+    declare(llvm::formatv("embeddings.position_embeddings.weights.{0}", i),
+            {c.axialPosShape[i], c.axialPosDims[i]});
+  for (int64_t layer = 0; layer < c.nLayers; ++layer) {
+    declare(layerName(layer, "attention.layer_norm.weight"), {m});
+    declare(layerName(layer, "attention.layer_norm.bias"), {m});
+    if (c.attentionOf(layer) == AttentionKind::Lsh) {
+      declare(layerName(layer, "attention.self.query_key.weight"), {m, width});
+      if (c.rotationsAsArguments) {
+        int64_t rotWidth = 0;
+        for (int64_t f : c.nBuckets)
+          rotWidth += f / 2;
+        declare(layerName(layer, "attention.self.rotations"),
+                {c.nHeads, c.headDim(), c.nHashes, rotWidth});
+      }
+    } else {
+      declare(layerName(layer, "attention.self.query.weight"), {m, width});
+      declare(layerName(layer, "attention.self.key.weight"), {m, width});
+    }
+    declare(layerName(layer, "attention.self.value.weight"), {m, width});
+    declare(layerName(layer, "attention.output.dense.weight"), {width, m});
+    declare(layerName(layer, "feed_forward.layer_norm.weight"), {m});
+    declare(layerName(layer, "feed_forward.layer_norm.bias"), {m});
+    declare(layerName(layer, "feed_forward.dense.weight"), {m, c.dFf});
+    declare(layerName(layer, "feed_forward.dense.bias"), {c.dFf});
+    declare(layerName(layer, "feed_forward.output.dense.weight"), {c.dFf, m});
+    declare(layerName(layer, "feed_forward.output.dense.bias"), {m});
+  }
+  declare("layer_norm.weight", {2 * m});
+  declare("layer_norm.bias", {2 * m});
+  declare("lm_head.weight", {2 * m, c.vocabSize});
+  declare("lm_head.bias", {c.vocabSize});
+}
+
+Value ForwardBuilder::layerNorm(Value x, StringRef prefix) {
+  return LayerNormOp::create(
+      b, loc, x.getType(), x, param((prefix + ".weight").str()),
+      param((prefix + ".bias").str()), b.getF64FloatAttr(c.layerNormEps));
+}
+
+Value ForwardBuilder::dense(Value x, StringRef weight, int64_t outDim) {
+  SmallVector<int64_t> shape(cast<ShapedType>(x.getType()).getShape());
+  shape.back() = outDim;
+  return DenseOp::create(b, loc, tensor(shape), x, param(weight), Value());
+}
+
+Value ForwardBuilder::attention(Value x, int64_t layer) {
+  int64_t width = c.nHeads * c.headDim();
+  auto headsType = tensor({c.batchSize, c.nHeads, paddedLen, c.headDim()});
+  auto heads = [&](StringRef weight) -> Value {
+    return SplitHeadsOp::create(b, loc, headsType,
+                                dense(x, layerName(layer, weight), width));
+  };
+  Value v = heads("attention.self.value.weight");
+  Value out;
+  if (c.attentionOf(layer) == AttentionKind::Lsh) {
+    Value qk = heads("attention.self.query_key.weight");
+    Value rotations = c.rotationsAsArguments
+                          ? param(layerName(layer, "attention.self.rotations"))
+                          : Value();
+    IntegerAttr seed = c.rotationsAsArguments
+                           ? IntegerAttr()
+                           : b.getI64IntegerAttr(c.hashSeed + layer);
+    out = LshAttentionOp::create(
+              b, loc, headsType, /*training_results=*/TypeRange(), qk, v,
+              rotations, mask, c.nHashes, c.nBuckets, c.lshChunkLen,
+              c.lshChunksBefore, c.lshChunksAfter, c.causal,
+              c.duplicateCorrection, seed)
+              .getOut();
+  } else {
+    Value q = heads("attention.self.query.weight");
+    Value k = heads("attention.self.key.weight");
+    out = LocalAttentionOp::create(b, loc, headsType, q, k, v, mask,
+                                   c.localChunkLen, c.localChunksBefore,
+                                   c.localChunksAfter, c.causal);
+  }
+  Value merged = MergeHeadsOp::create(
+      b, loc, tensor({c.batchSize, paddedLen, width}), out);
+  return dense(merged, layerName(layer, "attention.output.dense.weight"),
+               c.dModel);
+}
+
+Value ForwardBuilder::feedForward(Value x, int64_t layer) {
+  auto activation = symbolizeActivation(c.activation);
+  assert(activation && "config validation admits known activations only");
+  return ChunkedFfnOp::create(
+      b, loc, x.getType(), x,
+      param(layerName(layer, "feed_forward.dense.weight")),
+      param(layerName(layer, "feed_forward.dense.bias")),
+      param(layerName(layer, "feed_forward.output.dense.weight")),
+      param(layerName(layer, "feed_forward.output.dense.bias")), c.ffnChunk,
+      *activation);
+}
+
+void ForwardBuilder::residualRegion(Region &region, Type type,
+                                    llvm::function_ref<Value(Value)> body) {
+  OpBuilder::InsertionGuard guard(b);
+  Block *block = b.createBlock(&region, {}, {type}, {loc});
+  Value result = body(block->getArgument(0));
+  YieldOp::create(b, loc, result);
+}
+
+func::FuncOp ForwardBuilder::build(ModuleOp module) {
+  declareParams();
+  auto tokensType =
+      RankedTensorType::get({c.batchSize, c.seqLen}, b.getI32Type());
+  SmallVector<Type> argTypes = {tokensType};
+  argTypes.append(types);
+  auto logitsType = tensor({c.batchSize, c.seqLen, c.vocabSize});
+
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, "forward",
+                                 b.getFunctionType(argTypes, {logitsType}));
+  fn.setArgAttr(0, "reformer.input", b.getStringAttr("tokens"));
+  for (auto [i, name] : llvm::enumerate(names))
+    fn.setArgAttr(i + 1, "reformer.param", b.getStringAttr(name));
+  Block *entry = fn.addEntryBlock();
+  for (auto [i, name] : llvm::enumerate(names))
+    params[name] = entry->getArgument(i + 1);
+  b.setInsertionPointToStart(entry);
+
+  int64_t m = c.dModel;
+  Value x = EmbeddingOp::create(b, loc, tensor({c.batchSize, c.seqLen, m}),
+                                entry->getArgument(0),
+                                param("embeddings.word_embeddings.weight"));
+  if (!c.axialPosShape.empty()) {
+    SmallVector<Value> weights;
+    for (size_t i = 0; i < c.axialPosShape.size(); ++i)
+      weights.push_back(
+          param(llvm::formatv("embeddings.position_embeddings.weights.{0}", i)
+                    .str()));
+    x = AxialPosEmbeddingOp::create(b, loc, x.getType(), x, weights);
+  }
+  if (paddedLen != c.seqLen) {
+    // Pad to a multiple of every chunk length and mask the padding out of
+    // every attention; the logits are sliced back to seq_len.
+    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+    x = tensor::createPadHighOp(tensor({c.batchSize, paddedLen, m}), x, zero,
+                                /*nofold=*/false, loc, b);
+    mask = LengthMaskOp::create(
+        b, loc, RankedTensorType::get({c.batchSize, paddedLen}, b.getI1Type()),
+        c.seqLen);
+  }
+
+  Value x1 = x, x2 = x;
+  for (int64_t layer = 0; layer < c.nLayers; ++layer) {
+    auto block = ReversibleOp::create(b, loc, x.getType(), x.getType(), x1, x2);
+    residualRegion(block.getF(), x.getType(), [&](Value in) {
+      return attention(layerNorm(in, layerName(layer, "attention.layer_norm")),
+                       layer);
+    });
+    residualRegion(block.getG(), x.getType(), [&](Value in) {
+      return feedForward(
+          layerNorm(in, layerName(layer, "feed_forward.layer_norm")), layer);
+    });
+    x1 = block.getY1();
+    x2 = block.getY2();
+  }
+
+  Value h = tensor::ConcatOp::create(b, loc, /*dim=*/2, ValueRange{x1, x2});
+  h = layerNorm(h, "layer_norm");
+  if (paddedLen != c.seqLen) {
+    SmallVector<OpFoldResult> offsets(3, b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(c.batchSize),
+                                       b.getIndexAttr(c.seqLen),
+                                       b.getIndexAttr(2 * m)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    h = tensor::ExtractSliceOp::create(b, loc,
+                                       tensor({c.batchSize, c.seqLen, 2 * m}),
+                                       h, offsets, sizes, strides);
+  }
+  Value logits = DenseOp::create(b, loc, logitsType, h, param("lm_head.weight"),
+                                 param("lm_head.bias"));
+  func::ReturnOp::create(b, loc, logits);
+  return fn;
+}
+
+/// `@loss(tokens, targets, params…)`: cross-entropy of `@forward`'s logits.
+static void buildLoss(OpBuilder &b, ModuleOp module, func::FuncOp forward) {
+  Location loc = forward.getLoc();
+  FunctionType fwdType = forward.getFunctionType();
+  Type tokensType = fwdType.getInput(0);
+  SmallVector<Type> argTypes = {tokensType, tokensType};
+  argTypes.append(fwdType.getInputs().begin() + 1, fwdType.getInputs().end());
+  auto lossType = RankedTensorType::get({}, b.getF32Type());
+
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, "loss",
+                                 b.getFunctionType(argTypes, {lossType}));
+  fn.setArgAttr(0, "reformer.input", b.getStringAttr("tokens"));
+  fn.setArgAttr(1, "reformer.input", b.getStringAttr("targets"));
+  for (unsigned i = 1; i < fwdType.getNumInputs(); ++i)
+    fn.setArgAttr(i + 1, "reformer.param",
+                  forward.getArgAttr(i, "reformer.param"));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  SmallVector<Value> callArgs = {entry->getArgument(0)};
+  callArgs.append(entry->getArguments().begin() + 2,
+                  entry->getArguments().end());
+  Value logits = func::CallOp::create(b, loc, forward, callArgs).getResult(0);
+  Value loss = SoftmaxCrossEntropyOp::create(b, loc, lossType, logits,
+                                             entry->getArgument(1), Value());
+  func::ReturnOp::create(b, loc, loss);
+}
+
+FailureOr<OwningOpRef<ModuleOp>>
+mlir::reformer::buildModel(MLIRContext *context, const ModelConfig &config,
+                           const BuildOptions &options) {
+  context->loadDialect<ReformerDialect, func::FuncDialect,
+                       tensor::TensorDialect, arith::ArithDialect>();
+  OpBuilder b(context);
+  OwningOpRef<ModuleOp> module =
+      ModuleOp::create(b.getUnknownLoc(), StringRef(config.name));
+  ForwardBuilder forwardBuilder(context, config);
+  func::FuncOp forward = forwardBuilder.build(*module);
+  if (options.emitLoss)
+    buildLoss(b, *module, forward);
+  if (failed(verify(*module)))
+    return failure();
+  return module;
+}

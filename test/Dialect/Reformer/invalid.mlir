@@ -1,0 +1,641 @@
+// RUN: reformer-opt %s --split-input-file --verify-diagnostics
+
+// Every verifier message of the reformer dialect, one case each.
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects n_hashes to be at least 1, got 0}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 0 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects n_buckets to have at least one factor}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects every n_buckets factor to be even and at least 2, got 7}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 4, 7>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %w: tensor<1x2x32x8xf32>) {
+  // expected-error @+1 {{expects v of shape [1, 2, 64, 8], got [1, 2, 32, 8]}}
+  %0 = reformer.lsh_attention %qk, %w {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x32x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %w: tensor<1x2x64x8xf16>) {
+  // expected-error @+1 {{expects v with element type 'f32', got 'f16'}}
+  %0 = reformer.lsh_attention %qk, %w {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf16>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects a positive chunk_len, got 0}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 0 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects non-negative chunks_before and chunks_after, got -1 and 0}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, chunks_before = -1 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{sequence length 64 is not a multiple of chunk_len 24; pad it to 72 and mask the padding}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 24 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{attention window of 3 chunks (chunks_before + 1 + chunks_after) exceeds the 2 chunks of the sorted sequence (n_hashes * L / chunk_len)}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 1 : i64, n_buckets = array<i64: 8>, chunk_len = 32 : i64, chunks_after = 1 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %r: tensor<2x8x2x4xf32>) {
+  // expected-error @+1 {{expects either a rotations operand or a seed attribute, not both}}
+  %0 = reformer.lsh_attention %qk, %v rotations(%r) {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<2x8x2x4xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects a rotations operand or a seed attribute to draw the rotations from}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %r: tensor<2x8x2x8xf32>) {
+  // expected-error @+1 {{expects rotations [H, D, n_hashes, sum(n_buckets)/2] of shape [2, 8, 2, 4], got [2, 8, 2, 8]}}
+  %0 = reformer.lsh_attention %qk, %v rotations(%r) {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<2x8x2x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %m: tensor<1x32xi1>) {
+  // expected-error @+1 {{expects mask [B, L] of shape [1, 64], got [1, 32]}}
+  %0 = reformer.lsh_attention %qk, %v mask(%m) {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x32xi1>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects result [B, H, L, D] of shape [1, 2, 64, 8], got [1, 2, 64, 4]}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects result with element type 'f32', got 'bf16'}}
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects both training results (lse and buckets) or neither, got 1 extra result(s)}}
+  %0:2 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> (tensor<1x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects lse [B, H, n_hashes, L] of shape [1, 2, 2, 64], got [1, 2, 1, 64]}}
+  %0:3 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> (tensor<1x2x64x8xf32>, tensor<1x2x1x64xf32>, tensor<1x2x2x64xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects lse with element type 'f32', got 'f16'}}
+  %0:3 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> (tensor<1x2x64x8xf32>, tensor<1x2x2x64xf16>, tensor<1x2x2x64xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects buckets [B, H, n_hashes, L] of shape [1, 2, 2, 64], got [1, 2, 2, 32]}}
+  %0:3 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> (tensor<1x2x64x8xf32>, tensor<1x2x2x64xf32>, tensor<1x2x2x32xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects buckets with element type 'i32', got 'i64'}}
+  %0:3 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> (tensor<1x2x64x8xf32>, tensor<1x2x2x64xf32>, tensor<1x2x2x64xi64>)
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x64x8xf32>, %k: tensor<1x2x32x8xf32>) {
+  // expected-error @+1 {{expects k of shape [1, 2, 64, 8], got [1, 2, 32, 8]}}
+  %0 = reformer.local_attention %q, %k, %q {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf16>) {
+  // expected-error @+1 {{expects v with element type 'f32', got 'f16'}}
+  %0 = reformer.local_attention %q, %q, %v {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x64x8xf16>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{sequence length 64 is not a multiple of chunk_len 48; pad it to 96 and mask the padding}}
+  %0 = reformer.local_attention %q, %q, %q {chunk_len = 48 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x64x8xf32>, %m: tensor<2x64xi1>) {
+  // expected-error @+1 {{expects mask [B, L] of shape [1, 64], got [2, 64]}}
+  %0 = reformer.local_attention %q, %q, %q mask(%m) {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<2x64xi1>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x64x8xf32>) {
+  // expected-error @+1 {{expects result [B, H, L, D] of shape [1, 2, 64, 8], got [1, 2, 64, 4]}}
+  %0 = reformer.local_attention %q, %q, %q {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>) -> tensor<1x2x64x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %r: tensor<2x8x2x4xf32>) {
+  // expected-error @+1 {{expects every n_buckets factor to be even and at least 2, got 5}}
+  %0 = reformer.lsh_hash %qk, %r {n_buckets = array<i64: 5>} : (tensor<1x2x64x8xf32>, tensor<2x8x2x4xf32>) -> tensor<1x2x2x64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %r: tensor<2x8x2x4xf32>) {
+  // expected-error @+1 {{expects rotations [H, D, n_hashes, sum(n_buckets)/2] of shape [2, 8, ?, 8], got [2, 8, 2, 4]}}
+  %0 = reformer.lsh_hash %qk, %r {n_buckets = array<i64: 16>} : (tensor<1x2x64x8xf32>, tensor<2x8x2x4xf32>) -> tensor<1x2x2x64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %r: tensor<2x8x2x4xf32>) {
+  // expected-error @+1 {{expects buckets [B, H, n_hashes, L] of shape [1, 2, 2, 64], got [1, 2, 4, 64]}}
+  %0 = reformer.lsh_hash %qk, %r {n_buckets = array<i64: 8>} : (tensor<1x2x64x8xf32>, tensor<2x8x2x4xf32>) -> tensor<1x2x4x64xi32>
+  return
+}
+
+// -----
+
+func.func @f(%b: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects num_buckets to be at least 1, got 0}}
+  %0:2 = reformer.bucket_sort %b {num_buckets = 0 : i64} : (tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64xi32>, tensor<1x2x2x64xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%b: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects perm of shape [1, 2, 2, 64], got [1, 2, 2, 32]}}
+  %0:2 = reformer.bucket_sort %b {num_buckets = 8 : i64} : (tensor<1x2x2x64xi32>) -> (tensor<1x2x2x32xi32>, tensor<1x2x2x64xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%b: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects inverse of shape [1, 2, 2, 64], got [1, 2, 1, 64]}}
+  %0:2 = reformer.bucket_sort %b {num_buckets = 8 : i64} : (tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64xi32>, tensor<1x2x1x64xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x4xf32>, %p: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects v of shape [1, 2, 64, 8], got [1, 2, 64, 4]}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %v, %p {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x4xf32>, tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x32xi32>) {
+  // expected-error @+1 {{expects perm [B, H, n_hashes, L] of shape [1, 2, ?, 64], got [1, 2, 2, 32]}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x32xi32>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{attention window of 9 chunks (chunks_before + 1 + chunks_after) exceeds the 8 chunks of the sorted sequence (n_hashes * L / chunk_len)}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p {chunk_len = 16 : i64, chunks_before = 8 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>, %i: tensor<1x2x1x64xi32>) {
+  // expected-error @+1 {{expects inverse of shape [1, 2, 2, 64], got [1, 2, 1, 64]}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p inverse(%i) {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>, tensor<1x2x1x64xi32>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects the inverse permutation operand when duplicate_correction is set}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p {chunk_len = 16 : i64, duplicate_correction} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>, %m: tensor<1x16xi1>) {
+  // expected-error @+1 {{expects mask [B, L] of shape [1, 64], got [1, 16]}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p mask(%m) {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>, tensor<1x16xi1>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{'reformer.sorted_chunk_attention' op result #0 must be 5D tensor of floating-point values, but got 'tensor<1x2x64x8xf32>'}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>) -> (tensor<1x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects out [B, H, n_hashes, L, D] of shape [1, 2, 2, 64, 8], got [1, 2, 2, 64, 4]}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64x4xf32>, tensor<1x2x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%qk: tensor<1x2x64x8xf32>, %p: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects lse [B, H, n_hashes, L] of shape [1, 2, 2, 64], got [1, 2, 2, 32]}}
+  %0:2 = reformer.sorted_chunk_attention %qk, %qk, %p {chunk_len = 16 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x2x64x8xf32>, %i: tensor<1x2x1x64xi32>) {
+  // expected-error @+1 {{expects inverse [B, H, n_hashes, L] of shape [1, 2, 2, 64], got [1, 2, 1, 64]}}
+  %0 = reformer.unsort %x, %i : (tensor<1x2x2x64x8xf32>, tensor<1x2x1x64xi32>) -> tensor<1x2x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x2x64x8xf32>, %i: tensor<1x2x2x64xi32>) {
+  // expected-error @+1 {{expects the result type to equal the input type 'tensor<1x2x2x64x8xf32>', got 'tensor<1x2x2x64x8xf16>'}}
+  %0 = reformer.unsort %x, %i : (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xi32>) -> tensor<1x2x2x64x8xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x2x64x8xf32>, %l: tensor<1x2x3x64xf32>) {
+  // expected-error @+1 {{expects lse [B, H, n_hashes, L] of shape [1, 2, 2, 64], got [1, 2, 3, 64]}}
+  %0 = reformer.combine_rounds %x, %l : (tensor<1x2x2x64x8xf32>, tensor<1x2x3x64xf32>) -> tensor<1x2x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x2x64x8xf32>, %l: tensor<1x2x2x64xf32>) {
+  // expected-error @+1 {{expects result [B, H, L, D] of shape [1, 2, 64, 8], got [1, 2, 2, 64]}}
+  %0 = reformer.combine_rounds %x, %l : (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>) -> tensor<1x2x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{expects a length in [0, 64] (the mask's sequence dimension), got 65}}
+  %0 = reformer.length_mask {length = 65 : i64} : tensor<1x64xi1>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>) {
+  // expected-error @+1 {{expects region 'f' to take one argument of type 'tensor<1x64x32xf32>' (x2), got 2 arguments}}
+  %0:2 = reformer.reversible %x, %x : tensor<1x64x32xf32> f {
+  ^bb0(%a: tensor<1x64x32xf32>, %c: tensor<1x64x32xf32>):
+    reformer.yield %a : tensor<1x64x32xf32>
+  } g {
+  ^bb0(%b: tensor<1x64x32xf32>):
+    reformer.yield %b : tensor<1x64x32xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>) {
+  // expected-error @+1 {{expects region 'f' to take one argument of type 'tensor<1x64x32xf32>' (x2), got one of type 'tensor<1x64x32xf16>'}}
+  %0:2 = reformer.reversible %x, %x : tensor<1x64x32xf32> f {
+  ^bb0(%a: tensor<1x64x32xf16>):
+    reformer.yield %x : tensor<1x64x32xf32>
+  } g {
+  ^bb0(%b: tensor<1x64x32xf32>):
+    reformer.yield %b : tensor<1x64x32xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>) {
+  // expected-error @+1 {{expects region 'f' to end with reformer.yield}}
+  %0:2 = reformer.reversible %x, %x : tensor<1x64x32xf32> f {
+  ^bb0(%a: tensor<1x64x32xf32>):
+    llvm.unreachable
+  } g {
+  ^bb0(%b: tensor<1x64x32xf32>):
+    reformer.yield %b : tensor<1x64x32xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>) {
+  %0:2 = reformer.reversible %x, %x : tensor<1x64x32xf32> f {
+  ^bb0(%a: tensor<1x64x32xf32>):
+    reformer.yield %a : tensor<1x64x32xf32>
+  } g {
+  ^bb0(%b: tensor<1x64x32xf32>):
+    // expected-error @+1 {{expects region 'g' to yield one value of type 'tensor<1x64x32xf32>', got 'tensor<1x64x32xf32>', 'tensor<1x64x32xf32>'}}
+    reformer.yield %b, %b : tensor<1x64x32xf32>, tensor<1x64x32xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w1: tensor<32x128xf32>, %b1: tensor<128xf32>, %w2: tensor<128x32xf32>, %b2: tensor<32xf32>) {
+  // expected-error @+1 {{expects a positive chunk, got 0}}
+  %0 = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 0 : i64, activation = #reformer.activation<relu>} : (tensor<1x64x32xf32>, tensor<32x128xf32>, tensor<128xf32>, tensor<128x32xf32>, tensor<32xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w1: tensor<16x128xf32>, %b1: tensor<128xf32>, %w2: tensor<128x32xf32>, %b2: tensor<32xf32>) {
+  // expected-error @+1 {{expects w1 [d_model, d_ff] of shape [32, ?], got [16, 128]}}
+  %0 = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<relu>} : (tensor<1x64x32xf32>, tensor<16x128xf32>, tensor<128xf32>, tensor<128x32xf32>, tensor<32xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w1: tensor<32x128xf32>, %b1: tensor<64xf32>, %w2: tensor<128x32xf32>, %b2: tensor<32xf32>) {
+  // expected-error @+1 {{expects b1 [d_ff] of shape [128], got [64]}}
+  %0 = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<relu>} : (tensor<1x64x32xf32>, tensor<32x128xf32>, tensor<64xf32>, tensor<128x32xf32>, tensor<32xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w1: tensor<32x128xf32>, %b1: tensor<128xf32>, %w2: tensor<128x16xf32>, %b2: tensor<32xf32>) {
+  // expected-error @+1 {{expects w2 [d_ff, d_model] of shape [128, 32], got [128, 16]}}
+  %0 = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<relu>} : (tensor<1x64x32xf32>, tensor<32x128xf32>, tensor<128xf32>, tensor<128x16xf32>, tensor<32xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w1: tensor<32x128xf32>, %b1: tensor<128xf32>, %w2: tensor<128x32xf32>, %b2: tensor<16xf32>) {
+  // expected-error @+1 {{expects b2 [d_model] of shape [32], got [16]}}
+  %0 = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<relu>} : (tensor<1x64x32xf32>, tensor<32x128xf32>, tensor<128xf32>, tensor<128x32xf32>, tensor<16xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w1: tensor<32x128xf32>, %b1: tensor<128xf32>, %w2: tensor<128x32xf32>, %b2: tensor<32xf32>) {
+  // expected-error @+1 {{expects result [B, L, d_model] of shape [1, 64, 32], got [1, 32, 32]}}
+  %0 = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<relu>} : (tensor<1x64x32xf32>, tensor<32x128xf32>, tensor<128xf32>, tensor<128x32xf32>, tensor<32xf32>) -> tensor<1x32x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%t: tensor<2x10xi32>, %e: tensor<100x16xf32>) {
+  // expected-error @+1 {{expects result [B, L, d_model] of shape [2, 10, 16], got [2, 10, 8]}}
+  %0 = reformer.embedding %t, %e : (tensor<2x10xi32>, tensor<100x16xf32>) -> tensor<2x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x100x32xf32>) {
+  // expected-error @+1 {{expects at least one axial weight}}
+  %0 = reformer.axial_pos_embedding %x : (tensor<1x100x32xf32>) -> tensor<1x100x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x100x32xf32>, %a: tensor<10x16xf32>, %b: tensor<10x8xf32>) {
+  // expected-error @+1 {{expects the axial embedding widths to sum to d_model = 32, got 24}}
+  %0 = reformer.axial_pos_embedding %x, %a, %b : (tensor<1x100x32xf32>, tensor<10x16xf32>, tensor<10x8xf32>) -> tensor<1x100x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x100x32xf32>, %a: tensor<10x16xf32>, %b: tensor<8x16xf32>) {
+  // expected-error @+1 {{expects the axial shape to cover the sequence length 100, got 80 positions}}
+  %0 = reformer.axial_pos_embedding %x, %a, %b : (tensor<1x100x32xf32>, tensor<10x16xf32>, tensor<8x16xf32>) -> tensor<1x100x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x100x32xf32>, %a: tensor<10x16xf32>, %b: tensor<10x16xf32>) {
+  // expected-error @+1 {{expects result of shape [1, 100, 32], got [1, 50, 32]}}
+  %0 = reformer.axial_pos_embedding %x, %a, %b : (tensor<1x100x32xf32>, tensor<10x16xf32>, tensor<10x16xf32>) -> tensor<1x50x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %g: tensor<32xf32>) {
+  // expected-error @+1 {{expects a positive epsilon, got 0}}
+  %0 = reformer.layer_norm %x, %g, %g {epsilon = 0.0 : f64} : (tensor<1x64x32xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %g: tensor<32xf32>) {
+  // expected-error @+1 {{expects an input of rank at least 1}}
+  %0 = reformer.layer_norm %x, %g, %g : (tensor<f32>, tensor<32xf32>, tensor<32xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %g: tensor<16xf32>, %b: tensor<32xf32>) {
+  // expected-error @+1 {{expects gamma of shape [32], got [16]}}
+  %0 = reformer.layer_norm %x, %g, %b : (tensor<1x64x32xf32>, tensor<16xf32>, tensor<32xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %g: tensor<32xf32>, %b: tensor<16xf32>) {
+  // expected-error @+1 {{expects beta of shape [32], got [16]}}
+  %0 = reformer.layer_norm %x, %g, %b : (tensor<1x64x32xf32>, tensor<32xf32>, tensor<16xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %g: tensor<32xf32>) {
+  // expected-error @+1 {{expects result of shape [1, 64, 32], got [1, 64, 16]}}
+  %0 = reformer.layer_norm %x, %g, %g : (tensor<1x64x32xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<1x64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{expects an input of rank at least 1}}
+  %0 = reformer.dense %x, %w : (tensor<f32>, tensor<4x8xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w: tensor<16x8xf32>) {
+  // expected-error @+1 {{expects weight [K, N] of shape [32, ?], got [16, 8]}}
+  %0 = reformer.dense %x, %w : (tensor<1x64x32xf32>, tensor<16x8xf32>) -> tensor<1x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w: tensor<32x8xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{expects bias [N] of shape [8], got [4]}}
+  %0 = reformer.dense %x, %w, %b : (tensor<1x64x32xf32>, tensor<32x8xf32>, tensor<4xf32>) -> tensor<1x64x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>, %w: tensor<32x8xf32>) {
+  // expected-error @+1 {{expects result of shape [1, 64, 8], got [1, 64, 32]}}
+  %0 = reformer.dense %x, %w : (tensor<1x64x32xf32>, tensor<32x8xf32>) -> tensor<1x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>) {
+  // expected-error @+1 {{expects heads * head_dim = 4 * 16 = 64 to equal the model dimension 32}}
+  %0 = reformer.split_heads %x : (tensor<1x64x32xf32>) -> tensor<1x4x64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x64x32xf32>) {
+  // expected-error @+1 {{expects result [B, H, L, D] of shape [1, 4, 64, 8], got [1, 4, 32, 8]}}
+  %0 = reformer.split_heads %x : (tensor<1x64x32xf32>) -> tensor<1x4x32x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4x64x8xf32>) {
+  // expected-error @+1 {{expects heads * head_dim = 4 * 8 = 32 to equal the model dimension 16}}
+  %0 = reformer.merge_heads %x : (tensor<1x4x64x8xf32>) -> tensor<1x64x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4x64x8xf32>) {
+  // expected-error @+1 {{expects input [B, H, L, D] of shape [2, 4, 64, 8], got [1, 4, 64, 8]}}
+  %0 = reformer.merge_heads %x : (tensor<1x4x64x8xf32>) -> tensor<2x64x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<1x8x16xf32>, %t: tensor<1x4xi32>) {
+  // expected-error @+1 {{expects targets [B, L] of shape [1, 8], got [1, 4]}}
+  %0 = reformer.softmax_cross_entropy %l, %t : (tensor<1x8x16xf32>, tensor<1x4xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<1x8x16xf32>, %t: tensor<1x8xi32>, %w: tensor<8x1xf32>) {
+  // expected-error @+1 {{expects weights [B, L] of shape [1, 8], got [8, 1]}}
+  %0 = reformer.softmax_cross_entropy %l, %t weights(%w) : (tensor<1x8x16xf32>, tensor<1x8xi32>, tensor<8x1xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x64xf32>) {
+  // expected-error @+1 {{'reformer.lsh_attention' op operand #0 must be 4D tensor of floating-point values, but got 'tensor<1x2x64xf32>'}}
+  %0 = reformer.lsh_attention %q, %q {n_hashes = 1 : i64, n_buckets = array<i64: 2>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64xf32>, tensor<1x2x64xf32>) -> tensor<1x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%m: tensor<1x64xi1>) {
+  // expected-error @+1 {{'reformer.embedding' op operand #1 must be 2D tensor of floating-point values, but got 'tensor<1x64xi1>'}}
+  %0 = reformer.embedding %m, %m : (tensor<1x64xi1>, tensor<1x64xi1>) -> tensor<1x64x64xf32>
+  return
+}
