@@ -21,6 +21,14 @@ static Type elementTypeOf(Value v) {
   return cast<ShapedType>(v.getType()).getElementType();
 }
 
+/// Checks that `value` has the shape and element type of `reference`.
+static LogicalResult verifyLike(Operation *op, StringRef name, Value value,
+                                Value reference) {
+  if (failed(verifyShape(op, name, value.getType(), shapeOf(reference))))
+    return failure();
+  return verifyElementType(op, name, value.getType(), elementTypeOf(reference));
+}
+
 /// Number of positions of the sorted sequence: n_hashes · L (dynamic if L is).
 static int64_t sortedLength(int64_t numHashes, int64_t seqLen) {
   return isDynamic(seqLen) ? kAnyDim : numHashes * seqLen;
@@ -55,9 +63,7 @@ LogicalResult LshAttentionOp::verify() {
 
   ArrayRef<int64_t> qk = shapeOf(getQk());
   int64_t b = qk[0], h = qk[1], l = qk[2], d = qk[3];
-  if (failed(verifyShape(op, "v", getV().getType(), qk)) ||
-      failed(
-          verifyElementType(op, "v", getV().getType(), elementTypeOf(getQk()))))
+  if (failed(verifyLike(op, "v", getV(), getQk())))
     return failure();
   if (failed(verifyChunking(op, l, sortedLength(numHashes, l), getChunkLen(),
                             getChunksBefore(), getChunksAfter())))
@@ -109,13 +115,9 @@ LogicalResult LshAttentionOp::verify() {
 LogicalResult LocalAttentionOp::verify() {
   Operation *op = getOperation();
   ArrayRef<int64_t> q = shapeOf(getQ());
-  Type elementType = elementTypeOf(getQ());
-  for (auto [name, value] :
-       {std::pair<StringRef, Value>{"k", getK()}, {"v", getV()}}) {
-    if (failed(verifyShape(op, name, value.getType(), q)) ||
-        failed(verifyElementType(op, name, value.getType(), elementType)))
-      return failure();
-  }
+  if (failed(verifyLike(op, "k", getK(), getQ())) ||
+      failed(verifyLike(op, "v", getV(), getQ())))
+    return failure();
   if (failed(verifyChunking(op, q[2], /*sortedLen=*/0, getChunkLen(),
                             getChunksBefore(), getChunksAfter())))
     return failure();
@@ -161,9 +163,7 @@ LogicalResult SortedChunkAttentionOp::verify() {
   Operation *op = getOperation();
   ArrayRef<int64_t> qk = shapeOf(getQk());
   int64_t b = qk[0], h = qk[1], l = qk[2], d = qk[3];
-  if (failed(verifyShape(op, "v", getV().getType(), qk)) ||
-      failed(
-          verifyElementType(op, "v", getV().getType(), elementTypeOf(getQk()))))
+  if (failed(verifyLike(op, "v", getV(), getQk())))
     return failure();
   ArrayRef<int64_t> perm = shapeOf(getPerm());
   int64_t r = perm[2];
