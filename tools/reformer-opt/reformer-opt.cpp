@@ -5,25 +5,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "reformer/Dialect/Reformer/IR/ReformerDialect.h"
-#include "reformer/Dialect/Reformer/Transforms/Passes.h"
+#include "reformer/InitReformer.h"
 
 #include "mlir/IR/DialectRegistry.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
-  mlir::registerAllPasses();
-  mlir::reformer::registerReformerPasses();
-  mlir::reformer::registerReformerPipelines();
-
+  mlir::reformer::registerReformerPassesAndPipelines();
   mlir::DialectRegistry registry;
-  registry.insert<mlir::reformer::ReformerDialect>();
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-
+  mlir::reformer::registerReformerDialects(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "Reformer optimizer driver\n", registry));
 }

@@ -80,9 +80,14 @@ struct RfDecomposeLshAttentionPass
     if (dynamic.wasInterrupted())
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    patterns.add<DecomposeLshAttentionPattern>(&getContext());
+    populateDecomposeLshAttentionPatterns(patterns);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
 } // namespace
+
+void mlir::reformer::populateDecomposeLshAttentionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<DecomposeLshAttentionPattern>(patterns.getContext());
+}

@@ -49,9 +49,14 @@ struct RfInlineReversiblePass
     : reformer::impl::RfInlineReversibleBase<RfInlineReversiblePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<InlineReversiblePattern>(&getContext());
+    populateInlineReversiblePatterns(patterns);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
 } // namespace
+
+void mlir::reformer::populateInlineReversiblePatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<InlineReversiblePattern>(patterns.getContext());
+}

@@ -16,6 +16,11 @@ namespace mlir::reformer {
 #define GEN_PASS_REGISTRATION
 #include "reformer/Dialect/Reformer/Transforms/Passes.h.inc"
 
+/// Rewrites `lsh_attention` into its steps (static shapes only).
+void populateDecomposeLshAttentionPatterns(RewritePatternSet &patterns);
+/// Replaces `reversible` by its forward computation.
+void populateInlineReversiblePatterns(RewritePatternSet &patterns);
+
 /// Adds the passes that take a model from the builder's form to the form the
 /// target lowerings start from: canonicalize, inline reversible blocks,
 /// decompose LSH attention, clean up.

@@ -1,0 +1,56 @@
+//===- Passes.td - Conversions out of the reformer dialect -*- tablegen -*-===//
+
+#ifndef REFORMER_CONVERSION_PASSES_TD
+#define REFORMER_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def RfConvertReformerToLinalg : Pass<"rf-convert-reformer-to-linalg"> {
+  let summary = "Lower reformer ops to linalg, tensor, scf and memref";
+  let description = [{
+    Lowers every op of the reformer dialect: layer norm, dense layers and
+    the chunked feed-forward (a loop over row chunks, both matmuls with bias
+    and activation in its body) to linalg on tensors; embeddings, masks and
+    head layouts to gathers, transposes and reshapes; the LSH steps to
+    generics (rotations, hashing, unsort, round combine) and a counting sort;
+    both attentions to a parallel loop over (batch, head, query chunk) with
+    an online softmax per query, so no score matrix is stored. Reversible
+    blocks are inlined and `lsh_attention` decomposed on the way. Shapes
+    must be static. Ops left unconverted are reported as errors.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def RfRecordAbi : Pass<"rf-record-abi", "::mlir::ModuleOp"> {
+  let summary = "Record the C ABI of the module's public functions";
+  let description = [{
+    Writes the `reformer.abi` module attribute: for every public function,
+    its entry point and, in argument order, each input, parameter and output
+    with its name, element type and shape (docs/abi.md gives the format).
+    Marks tensor arguments read-only for bufferization, since the runtime
+    owns and reuses them. Must run while the functions still take and return
+    tensors.
+  }];
+}
+
+def RfEmitEntryPoints : Pass<"rf-emit-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Emit C entry points and the ABI manifest in LLVM IR";
+  let description = [{
+    After conversion to the LLVM dialect with bare-pointer memrefs and
+    results as out-parameters: for every function in `reformer.abi`, emits
+    `void reformer_entry_<name>(void **args)`, which calls the function with
+    `args[0..n)`, and the manifest as the NUL-terminated global
+    `reformer_abi`, so a runtime can load the module without MLIR.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // REFORMER_CONVERSION_PASSES_TD

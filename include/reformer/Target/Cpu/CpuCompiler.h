@@ -1,0 +1,61 @@
+//===- CpuCompiler.h - Lowered module → host code or JIT --------*- C++ -*-===//
+//
+// The last steps of the CPU path: run rf-cpu-pipeline, translate to LLVM IR
+// for the host CPU (its vector extensions included), optimize, and either
+// write an object/assembly file or JIT-compile it in-process.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef REFORMER_TARGET_CPU_CPUCOMPILER_H
+#define REFORMER_TARGET_CPU_CPUCOMPILER_H
+
+#include "reformer/Pipelines/CpuPipeline.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace mlir::reformer {
+
+/// Runs rf-cpu-pipeline on `module` in place, stage by stage; `afterStage`
+/// sees the IR after each (for --dump-intermediates-to).
+LogicalResult
+lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
+            function_ref<void(StringRef stage, ModuleOp)> afterStage = {});
+
+/// Translates a lowered module to LLVM IR for the host CPU and optimizes
+/// it at -O3. Errors go to `error`.
+std::unique_ptr<llvm::Module> translateForHost(ModuleOp lowered,
+                                               llvm::LLVMContext &context,
+                                               std::string &error);
+
+/// Writes host machine code for `module`: an object file, or assembly.
+LogicalResult emitHostCode(llvm::Module &module, llvm::raw_pwrite_stream &os,
+                           bool assembly, std::string &error);
+
+/// A lowered module compiled in-process; entry points are
+/// `void reformer_entry_<function>(void **args)`.
+class CpuJit {
+public:
+  using Entry = void (*)(void **);
+  static std::unique_ptr<CpuJit> create(ModuleOp lowered, std::string &error);
+  ~CpuJit();
+  /// The entry point of `function`, or null.
+  Entry lookup(StringRef function) const;
+  /// The ABI manifest text (see docs/abi.md).
+  const char *manifest() const;
+
+private:
+  explicit CpuJit(std::unique_ptr<ExecutionEngine> engine);
+  std::unique_ptr<ExecutionEngine> engine;
+};
+
+} // namespace mlir::reformer
+
+#endif // REFORMER_TARGET_CPU_CPUCOMPILER_H

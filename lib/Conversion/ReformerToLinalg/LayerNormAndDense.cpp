@@ -1,0 +1,231 @@
+//===- LayerNormAndDense.cpp - layer_norm, dense, chunked_ffn → linalg ----===//
+
+#include "LoweringUtils.h"
+#include "Patterns.h"
+
+#include "reformer/Dialect/Reformer/IR/ReformerOps.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+using namespace mlir::reformer::lowering;
+
+namespace {
+
+/// Three generics: row sums, row sums of squared deviations, normalize.
+struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LayerNormOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    unsigned rank = type.getRank();
+    int64_t n = type.getShape().back();
+    SmallVector<int64_t> rowShape(type.getShape().drop_back());
+    SmallVector<unsigned> rowDims;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      rowDims.push_back(d);
+    AffineMap all = identity(ctx, rank);
+    AffineMap row = projection(ctx, rank, rowDims);
+    AffineMap last = projection(ctx, rank, {rank - 1});
+    double invN = 1.0 / static_cast<double>(n);
+
+    Value sum = generic(
+        b, op.getInput(), filledTensor(b, rowShape, 0.0), {all, row}, rank,
+        {rank - 1}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          linalg::YieldOp::create(
+              ib, ValueRange{arith::AddFOp::create(ib, a[1], toF32(ib, a[0]))});
+        })[0];
+    Value sq =
+        generic(b, ValueRange{op.getInput(), sum},
+                filledTensor(b, rowShape, 0.0), {all, row, row}, rank,
+                {rank - 1}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  Value mean =
+                      arith::MulFOp::create(ib, a[1], f32Const(ib, invN));
+                  Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), mean);
+                  linalg::YieldOp::create(
+                      ib, ValueRange{arith::AddFOp::create(
+                              ib, a[2], arith::MulFOp::create(ib, d, d))});
+                })[0];
+    double eps = op.getEpsilon().convertToDouble();
+    Type elementType = type.getElementType();
+    Value result = generic(
+        b, ValueRange{op.getInput(), sum, sq, op.getGamma(), op.getBeta()},
+        emptyTensor(b, type.getShape(), elementType),
+        {all, row, row, last, last, all}, rank, {},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value mean = arith::MulFOp::create(ib, a[1], f32Const(ib, invN));
+          Value var = arith::MulFOp::create(ib, a[2], f32Const(ib, invN));
+          Value inv = math::RsqrtOp::create(
+              ib, arith::AddFOp::create(ib, var, f32Const(ib, eps)));
+          Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), mean);
+          Value y = arith::MulFOp::create(ib, d, inv);
+          y = arith::AddFOp::create(
+              ib, arith::MulFOp::create(ib, y, toF32(ib, a[3])),
+              toF32(ib, a[4]));
+          linalg::YieldOp::create(ib, ValueRange{fromF32(ib, y, elementType)});
+        })[0];
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// `[rows, K] × [K, N]` in f32 (mixed-precision inputs are widened by
+/// linalg.matmul), then `epilogue(acc, column)` per element.
+static Value matmul(ImplicitLocOpBuilder &b, Value lhs, Value rhs, int64_t rows,
+                    int64_t cols) {
+  Value acc = filledTensor(b, {rows, cols}, 0.0);
+  return linalg::MatmulOp::create(b, TypeRange{acc.getType()},
+                                  ValueRange{lhs, rhs}, ValueRange{acc})
+      .getResult(0);
+}
+
+/// `act(acc + bias)` rounded to `elementType`, elementwise over `[rows, N]`.
+static Value
+biasAndActivate(ImplicitLocOpBuilder &b, Value acc, Value bias,
+                Type elementType,
+                function_ref<Value(ImplicitLocOpBuilder &, Value)> activation) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(acc.getType());
+  SmallVector<Value> inputs = {acc};
+  SmallVector<AffineMap> maps = {identity(ctx, 2)};
+  if (bias) {
+    inputs.push_back(bias);
+    maps.push_back(projection(ctx, 2, {1}));
+  }
+  maps.push_back(identity(ctx, 2));
+  return generic(b, inputs, emptyTensor(b, type.getShape(), elementType), maps,
+                 2, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   Value v = a[0];
+                   if (bias)
+                     v = arith::AddFOp::create(ib, v, toF32(ib, a[1]));
+                   if (activation)
+                     v = activation(ib, v);
+                   linalg::YieldOp::create(
+                       ib, ValueRange{fromF32(ib, v, elementType)});
+                 })[0];
+}
+
+/// Collapses `[d0, …, dk, K]` to `[d0·…·dk, K]`.
+static Value collapseRows(ImplicitLocOpBuilder &b, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getRank() == 2)
+    return x;
+  ReassociationIndices leading;
+  for (int64_t d = 0; d + 1 < type.getRank(); ++d)
+    leading.push_back(d);
+  return tensor::CollapseShapeOp::create(
+      b, x, ArrayRef<ReassociationIndices>{leading, {type.getRank() - 1}});
+}
+
+static Value expandRows(ImplicitLocOpBuilder &b, Value x,
+                        RankedTensorType resultType) {
+  if (resultType.getRank() == 2)
+    return x;
+  ReassociationIndices leading;
+  for (int64_t d = 0; d + 1 < resultType.getRank(); ++d)
+    leading.push_back(d);
+  return tensor::ExpandShapeOp::create(
+      b, resultType, x,
+      ArrayRef<ReassociationIndices>{leading, {resultType.getRank() - 1}});
+}
+
+struct LowerDense : OpRewritePattern<DenseOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DenseOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (!resultType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    Value x = collapseRows(b, op.getInput());
+    int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    int64_t cols = resultType.getShape().back();
+    Value acc = matmul(b, x, op.getWeight(), rows, cols);
+    Value y = biasAndActivate(b, acc, op.getBias(), resultType.getElementType(),
+                              nullptr);
+    rewriter.replaceOp(op, expandRows(b, y, resultType));
+    return success();
+  }
+};
+
+static function_ref<Value(ImplicitLocOpBuilder &, Value)>
+activationFn(Activation activation) {
+  switch (activation) {
+  case Activation::relu:
+    return relu;
+  case Activation::gelu:
+    return gelu;
+  case Activation::gelu_tanh:
+    return geluTanh;
+  case Activation::silu:
+    return silu;
+  }
+  llvm_unreachable("unknown activation");
+}
+
+/// A loop over chunks of rows whose body does both matmuls with bias and
+/// activation; only a `chunk × d_ff` intermediate exists at a time.
+struct LowerChunkedFfn : OpRewritePattern<ChunkedFfnOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ChunkedFfnOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto type = cast<RankedTensorType>(op.getType());
+    if (!type.hasStaticShape() ||
+        !cast<RankedTensorType>(op.getW1().getType()).hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    Type elementType = type.getElementType();
+    int64_t m = type.getShape().back();
+    int64_t f = cast<RankedTensorType>(op.getW1().getType()).getDimSize(1);
+    Value x = collapseRows(b, op.getInput());
+    int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    int64_t chunk = std::min<int64_t>(op.getChunk(), rows);
+    auto act = activationFn(op.getActivation());
+
+    // One chunk of `size` rows starting at `offset`, inserted into `out`.
+    auto chunkBody = [&](ImplicitLocOpBuilder &ib, Value out,
+                         OpFoldResult offset, int64_t size) -> Value {
+      SmallVector<OpFoldResult> offsets = {offset, ib.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(size),
+                                         ib.getIndexAttr(m)};
+      SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
+      Value rowsIn = tensor::ExtractSliceOp::create(
+          ib, RankedTensorType::get({size, m}, elementType), x, offsets, sizes,
+          strides);
+      Value h = matmul(ib, rowsIn, op.getW1(), size, f);
+      h = biasAndActivate(ib, h, op.getB1(), ib.getF32Type(), act);
+      Value y = matmul(ib, h, op.getW2(), size, m);
+      y = biasAndActivate(ib, y, op.getB2(), elementType, nullptr);
+      return tensor::InsertSliceOp::create(ib, y, out, offsets, sizes, strides);
+    };
+
+    Value out = emptyTensor(b, {rows, m}, elementType);
+    int64_t full = rows / chunk, rest = rows % chunk;
+    if (full > 0) {
+      auto loop = scf::ForOp::create(
+          b, indexConst(b, 0), indexConst(b, full * chunk),
+          indexConst(b, chunk), ValueRange{out},
+          [&](OpBuilder &nested, Location loc, Value iv, ValueRange iter) {
+            ImplicitLocOpBuilder ib(loc, nested);
+            scf::YieldOp::create(ib, chunkBody(ib, iter[0], iv, chunk));
+          });
+      out = loop.getResult(0);
+    }
+    if (rest > 0)
+      out = chunkBody(b, out, b.getIndexAttr(full * chunk), rest);
+    rewriter.replaceOp(op, expandRows(b, out, type));
+    return success();
+  }
+};
+
+} // namespace
+
+void reformer::populateLayerNormAndDenseLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerLayerNorm, LowerDense, LowerChunkedFfn>(
+      patterns.getContext());
+}

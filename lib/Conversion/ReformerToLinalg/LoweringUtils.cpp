@@ -1,0 +1,160 @@
+//===- LoweringUtils.cpp - Helpers shared by the reformer lowerings -------===//
+
+#include "LoweringUtils.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+Value lowering::toF32(ImplicitLocOpBuilder &b, Value v) {
+  auto type = cast<FloatType>(v.getType());
+  if (type.isF32())
+    return v;
+  if (type.getWidth() < 32)
+    return arith::ExtFOp::create(b, b.getF32Type(), v);
+  return arith::TruncFOp::create(b, b.getF32Type(), v);
+}
+
+Value lowering::fromF32(ImplicitLocOpBuilder &b, Value v, Type type) {
+  auto floatType = cast<FloatType>(type);
+  if (floatType.isF32())
+    return v;
+  if (floatType.getWidth() < 32)
+    return arith::TruncFOp::create(b, type, v);
+  return arith::ExtFOp::create(b, type, v);
+}
+
+Value lowering::f32Const(ImplicitLocOpBuilder &b, double value) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(value));
+}
+
+Value lowering::indexConst(ImplicitLocOpBuilder &b, int64_t value) {
+  return arith::ConstantIndexOp::create(b, value);
+}
+
+Value lowering::emptyTensor(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
+                            Type elementType) {
+  return tensor::EmptyOp::create(b, shape, elementType);
+}
+
+Value lowering::filledTensor(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
+                             double value) {
+  Value empty = emptyTensor(b, shape, b.getF32Type());
+  return linalg::FillOp::create(b, ValueRange{f32Const(b, value)},
+                                ValueRange{empty})
+      .getResult(0);
+}
+
+SmallVector<Value> lowering::generic(ImplicitLocOpBuilder &b, ValueRange inputs,
+                                     ValueRange outputs,
+                                     ArrayRef<AffineMap> maps, unsigned numDims,
+                                     ArrayRef<unsigned> reductionDims,
+                                     GenericBody body) {
+  SmallVector<utils::IteratorType> iterators(numDims,
+                                             utils::IteratorType::parallel);
+  for (unsigned d : reductionDims)
+    iterators[d] = utils::IteratorType::reduction;
+  SmallVector<Type> resultTypes;
+  for (Value out : outputs)
+    resultTypes.push_back(out.getType());
+  Location loc = b.getLoc();
+  auto op = linalg::GenericOp::create(
+      b, resultTypes, inputs, outputs, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        ImplicitLocOpBuilder ib(nestedLoc, nested);
+        body(ib, args);
+      });
+  (void)loc;
+  return SmallVector<Value>(op.getResults());
+}
+
+AffineMap lowering::projection(MLIRContext *ctx, unsigned numDims,
+                               ArrayRef<unsigned> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(numDims, 0, exprs, ctx);
+}
+
+AffineMap lowering::identity(MLIRContext *ctx, unsigned numDims) {
+  return AffineMap::getMultiDimIdentityMap(numDims, ctx);
+}
+
+SmallVector<Value> lowering::loopIndices(ImplicitLocOpBuilder &b,
+                                         unsigned numDims) {
+  SmallVector<Value> indices;
+  for (unsigned d = 0; d < numDims; ++d)
+    indices.push_back(linalg::IndexOp::create(b, d));
+  return indices;
+}
+
+void lowering::forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
+                       int64_t step,
+                       function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  scf::ForOp::create(
+      b, lb, ub, indexConst(b, step), ValueRange{},
+      [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nested);
+        body(ib, iv);
+        scf::YieldOp::create(ib);
+      });
+}
+
+Value lowering::toBuffer(ImplicitLocOpBuilder &b, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  return bufferization::ToBufferOp::create(b, memrefType, tensor,
+                                           /*read_only=*/true);
+}
+
+Value lowering::allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type) {
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  return memref::AllocOp::create(b, memrefType, b.getI64IntegerAttr(64));
+}
+
+Value lowering::toTensor(ImplicitLocOpBuilder &b, Value buffer) {
+  auto type = cast<MemRefType>(buffer.getType());
+  auto tensorType =
+      RankedTensorType::get(type.getShape(), type.getElementType());
+  return bufferization::ToTensorOp::create(b, tensorType, buffer,
+                                           /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
+Value lowering::relu(ImplicitLocOpBuilder &b, Value x) {
+  return arith::MaximumFOp::create(b, x, f32Const(b, 0.0));
+}
+
+Value lowering::gelu(ImplicitLocOpBuilder &b, Value x) {
+  // x · Φ(x) = x/2 · (1 + erf(x / √2)).
+  Value scaled = arith::MulFOp::create(b, x, f32Const(b, M_SQRT1_2));
+  Value erf = math::ErfOp::create(b, scaled);
+  Value onePlus = arith::AddFOp::create(b, erf, f32Const(b, 1.0));
+  Value half = arith::MulFOp::create(b, x, f32Const(b, 0.5));
+  return arith::MulFOp::create(b, half, onePlus);
+}
+
+Value lowering::geluTanh(ImplicitLocOpBuilder &b, Value x) {
+  // x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))).
+  Value x3 = arith::MulFOp::create(b, arith::MulFOp::create(b, x, x), x);
+  Value inner = arith::AddFOp::create(
+      b, x, arith::MulFOp::create(b, x3, f32Const(b, 0.044715)));
+  Value t = math::TanhOp::create(
+      b, arith::MulFOp::create(b, inner, f32Const(b, std::sqrt(2.0 / M_PI))));
+  Value onePlus = arith::AddFOp::create(b, t, f32Const(b, 1.0));
+  return arith::MulFOp::create(b, arith::MulFOp::create(b, x, f32Const(b, 0.5)),
+                               onePlus);
+}
+
+Value lowering::silu(ImplicitLocOpBuilder &b, Value x) {
+  // x · sigmoid(x) = x / (1 + exp(−x)).
+  Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+  return arith::DivFOp::create(b, x,
+                               arith::AddFOp::create(b, e, f32Const(b, 1.0)));
+}

@@ -1,0 +1,75 @@
+//===- LoweringUtils.h - Helpers shared by the reformer lowerings -*- C++ -*-=//
+//
+// Small builders the per-op lowerings share: f32 compute values, constants,
+// empty and zero tensors, linalg.generic shorthands and memref loops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef REFORMER_LIB_CONVERSION_REFORMERTOLINALG_LOWERINGUTILS_H
+#define REFORMER_LIB_CONVERSION_REFORMERTOLINALG_LOWERINGUTILS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::reformer::lowering {
+
+/// Scores of masked pairs (REFORMER-SEMANTICS: added, not substituted).
+constexpr double kMaskedScore = -1e9;
+constexpr double kSelfScore = -1e5;
+/// Epsilon of the LSH key normalization `x / sqrt(mean(x²) + eps)`.
+constexpr double kKeyNormEps = 1e-6;
+
+/// Every op computes in f32 whatever its storage type; narrower floats are
+/// widened on read and rounded once on write.
+Value toF32(ImplicitLocOpBuilder &b, Value v);
+Value fromF32(ImplicitLocOpBuilder &b, Value v, Type type);
+
+Value f32Const(ImplicitLocOpBuilder &b, double value);
+Value indexConst(ImplicitLocOpBuilder &b, int64_t value);
+
+/// `tensor.empty` of the given shape and element type.
+Value emptyTensor(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
+                  Type elementType);
+/// A tensor filled with `value` (f32).
+Value filledTensor(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
+                   double value);
+
+using GenericBody = function_ref<void(ImplicitLocOpBuilder &, ValueRange)>;
+
+/// `linalg.generic` over `numDims` loops; `reductionDims` are reductions,
+/// the rest parallel. The body gets the block arguments and yields itself.
+SmallVector<Value> generic(ImplicitLocOpBuilder &b, ValueRange inputs,
+                           ValueRange outputs, ArrayRef<AffineMap> maps,
+                           unsigned numDims, ArrayRef<unsigned> reductionDims,
+                           GenericBody body);
+
+/// Map of a tensor indexed by a subset of the loop dimensions, in order.
+AffineMap projection(MLIRContext *ctx, unsigned numDims,
+                     ArrayRef<unsigned> dims);
+AffineMap identity(MLIRContext *ctx, unsigned numDims);
+
+/// `linalg.index` for every loop of the enclosing generic.
+SmallVector<Value> loopIndices(ImplicitLocOpBuilder &b, unsigned numDims);
+
+/// `scf.for` from `lb` to `ub` by `step` (all constants) with no results.
+void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
+             function_ref<void(ImplicitLocOpBuilder &, Value)> body);
+
+/// The memref under a tensor operand, for lowerings written as loops.
+Value toBuffer(ImplicitLocOpBuilder &b, Value tensor);
+/// A new buffer for a result, and the tensor that takes ownership of it.
+Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type);
+Value toTensor(ImplicitLocOpBuilder &b, Value buffer);
+
+/// Floating-point values of the activation functions of chunked_ffn.
+Value relu(ImplicitLocOpBuilder &b, Value x);
+Value gelu(ImplicitLocOpBuilder &b, Value x);
+Value geluTanh(ImplicitLocOpBuilder &b, Value x);
+Value silu(ImplicitLocOpBuilder &b, Value x);
+
+} // namespace mlir::reformer::lowering
+
+#endif // REFORMER_LIB_CONVERSION_REFORMERTOLINALG_LOWERINGUTILS_H

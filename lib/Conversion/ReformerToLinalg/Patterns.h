@@ -1,0 +1,23 @@
+//===- Patterns.h - Lowering patterns of reformer ops, by family -*- C++ -*-=//
+
+#ifndef REFORMER_LIB_CONVERSION_REFORMERTOLINALG_PATTERNS_H
+#define REFORMER_LIB_CONVERSION_REFORMERTOLINALG_PATTERNS_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::reformer {
+
+/// layer_norm, dense, chunked_ffn.
+void populateLayerNormAndDenseLoweringPatterns(RewritePatternSet &patterns);
+/// embedding, axial_pos_embedding, length_mask, split_heads, merge_heads.
+void populateEmbeddingAndLayoutLoweringPatterns(RewritePatternSet &patterns);
+/// softmax_cross_entropy.
+void populateLossLoweringPatterns(RewritePatternSet &patterns);
+/// lsh_rotations, lsh_hash, bucket_sort, unsort, combine_rounds.
+void populateLshStepLoweringPatterns(RewritePatternSet &patterns);
+/// sorted_chunk_attention, local_attention.
+void populateAttentionLoweringPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::reformer
+
+#endif // REFORMER_LIB_CONVERSION_REFORMERTOLINALG_PATTERNS_H

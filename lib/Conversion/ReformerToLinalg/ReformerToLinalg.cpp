@@ -1,0 +1,50 @@
+//===- ReformerToLinalg.cpp - The rf-convert-reformer-to-linalg pass ------===//
+
+#include "Patterns.h"
+
+#include "reformer/Conversion/Passes.h"
+#include "reformer/Dialect/Reformer/IR/ReformerDialect.h"
+#include "reformer/Dialect/Reformer/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::reformer {
+#define GEN_PASS_DEF_RFCONVERTREFORMERTOLINALG
+#include "reformer/Conversion/Passes.h.inc"
+} // namespace mlir::reformer
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns) {
+  populateInlineReversiblePatterns(patterns);
+  populateDecomposeLshAttentionPatterns(patterns);
+  populateLayerNormAndDenseLoweringPatterns(patterns);
+  populateEmbeddingAndLayoutLoweringPatterns(patterns);
+  populateLossLoweringPatterns(patterns);
+  populateLshStepLoweringPatterns(patterns);
+  populateAttentionLoweringPatterns(patterns);
+  // tensor.concat (the two residual streams) has no bufferization here.
+  tensor::populateDecomposeTensorConcatPatterns(patterns);
+}
+
+namespace {
+struct RfConvertReformerToLinalgPass
+    : reformer::impl::RfConvertReformerToLinalgBase<
+          RfConvertReformerToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<ReformerDialect>();
+    target.addIllegalOp<tensor::ConcatOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    RewritePatternSet patterns(ctx);
+    populateReformerToLinalgPatterns(patterns);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

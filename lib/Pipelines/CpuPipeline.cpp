@@ -1,0 +1,64 @@
+//===- CpuPipeline.cpp - Reformer model → LLVM dialect for the CPU --------===//
+
+#include "reformer/Pipelines/CpuPipeline.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+SmallVector<PipelineStage>
+reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
+  SmallVector<PipelineStage> stages = {
+      // Record the ABI while signatures are still tensors.
+      {"abi", "rf-record-abi"},
+      {"prepared", "rf-prepare-inference"},
+      {"linalg", "rf-convert-reformer-to-linalg,"
+                 "func.func(convert-elementwise-to-linalg),canonicalize,cse"},
+      // Inputs stay read-only (rf-record-abi); results become out-params so
+      // the entry points take only pointers.
+      {"bufferized", "one-shot-bufferize{bufferize-function-boundaries=1 "
+                     "function-boundary-type-conversion=identity-layout-map},"
+                     "canonicalize,buffer-results-to-out-params{hoist-static-"
+                     "allocs=1 modify-public-functions=1},"
+                     "buffer-deallocation-pipeline,canonicalize"},
+      {"loops", "func.func(convert-linalg-to-loops),"
+                "convert-bufferization-to-memref,canonicalize,cse"},
+  };
+  if (options.parallel)
+    stages.push_back({"openmp", "convert-scf-to-openmp"});
+  // memref lowering precedes scf-to-cf: the OpenMP conversion wraps loop
+  // bodies in memref.alloca_scope, which needs the structured form.
+  std::string llvm = "expand-strided-metadata,lower-affine,"
+                     "convert-math-to-llvm,convert-math-to-libm,"
+                     "finalize-memref-to-llvm,convert-scf-to-cf,"
+                     "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},";
+  // After func-to-llvm: the OpenMP conversion would otherwise convert the
+  // functions itself, without bare pointers.
+  if (options.parallel)
+    llvm += "convert-openmp-to-llvm,";
+  llvm += "convert-to-llvm,reconcile-unrealized-casts,rf-emit-entry-points,"
+          "canonicalize";
+  stages.push_back({"llvm", llvm});
+  return stages;
+}
+
+LogicalResult reformer::buildCpuPipeline(OpPassManager &pm,
+                                         const CpuPipelineOptions &options) {
+  for (const PipelineStage &stage : getCpuPipelineStages(options))
+    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())))
+      return failure();
+  return success();
+}
+
+void reformer::registerCpuPipeline() {
+  PassPipelineRegistration<CpuPipelineOptions>(
+      "rf-cpu-pipeline",
+      "Lower a Reformer model to the LLVM dialect for the CPU, with C entry "
+      "points and the ABI manifest",
+      [](OpPassManager &pm, const CpuPipelineOptions &options) {
+        if (failed(buildCpuPipeline(pm, options)))
+          llvm::report_fatal_error("rf-cpu-pipeline: invalid stage");
+      });
+}

@@ -1,0 +1,144 @@
+//===- CpuCompiler.cpp - Lowered module → host code or JIT ----------------===//
+
+#include "reformer/Target/Cpu/CpuCompiler.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+LogicalResult
+reformer::lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
+                      function_ref<void(StringRef, ModuleOp)> afterStage) {
+  for (const PipelineStage &stage : getCpuPipelineStages(options)) {
+    PassManager pm(module.getContext());
+    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())) ||
+        failed(pm.run(module)))
+      return failure();
+    if (afterStage)
+      afterStage(stage.name, module);
+  }
+  return success();
+}
+
+static void initializeNativeTarget() {
+  static bool done = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)done;
+}
+
+/// A target machine for this CPU with every feature it has.
+static std::unique_ptr<llvm::TargetMachine>
+hostTargetMachine(std::string &error) {
+  initializeNativeTarget();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  llvm::SubtargetFeatures features;
+  for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(name, enabled);
+  llvm::TargetOptions options;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(), options,
+      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+}
+
+static void registerTranslations(MLIRContext *context) {
+  DialectRegistry registry;
+  registerAllToLLVMIRTranslations(registry);
+  context->appendDialectRegistry(registry);
+}
+
+std::unique_ptr<llvm::Module>
+reformer::translateForHost(ModuleOp lowered, llvm::LLVMContext &context,
+                           std::string &error) {
+  registerTranslations(lowered.getContext());
+  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(error);
+  if (!tm)
+    return nullptr;
+  std::unique_ptr<llvm::Module> module =
+      translateModuleToLLVMIR(lowered, context);
+  if (!module) {
+    error = "translation to LLVM IR failed";
+    return nullptr;
+  }
+  module->setTargetTriple(tm->getTargetTriple());
+  module->setDataLayout(tm->createDataLayout());
+  auto optimize = makeOptimizingTransformer(3, 0, tm.get());
+  if (llvm::Error e = optimize(module.get())) {
+    error = llvm::toString(std::move(e));
+    return nullptr;
+  }
+  return module;
+}
+
+LogicalResult reformer::emitHostCode(llvm::Module &module,
+                                     llvm::raw_pwrite_stream &os, bool assembly,
+                                     std::string &error) {
+  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(error);
+  if (!tm)
+    return failure();
+  llvm::legacy::PassManager pm;
+  auto fileType = assembly ? llvm::CodeGenFileType::AssemblyFile
+                           : llvm::CodeGenFileType::ObjectFile;
+  if (tm->addPassesToEmitFile(pm, os, nullptr, fileType)) {
+    error = "the host target cannot emit this file type";
+    return failure();
+  }
+  pm.run(module);
+  return success();
+}
+
+CpuJit::CpuJit(std::unique_ptr<ExecutionEngine> engine)
+    : engine(std::move(engine)) {}
+CpuJit::~CpuJit() = default;
+
+std::unique_ptr<CpuJit> CpuJit::create(ModuleOp lowered, std::string &error) {
+  registerTranslations(lowered.getContext());
+  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(error);
+  if (!tm)
+    return nullptr;
+  auto optimize = makeOptimizingTransformer(3, 0, tm.get());
+  ExecutionEngineOptions options;
+  options.transformer = optimize;
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(lowered, options, std::move(tm));
+  if (!engine) {
+    error = llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  return std::unique_ptr<CpuJit>(new CpuJit(std::move(*engine)));
+}
+
+CpuJit::Entry CpuJit::lookup(StringRef function) const {
+  auto symbol = engine->lookup(("reformer_entry_" + function).str());
+  if (!symbol) {
+    llvm::consumeError(symbol.takeError());
+    return nullptr;
+  }
+  return reinterpret_cast<Entry>(*symbol);
+}
+
+const char *CpuJit::manifest() const {
+  auto symbol = engine->lookup("reformer_abi");
+  if (!symbol) {
+    llvm::consumeError(symbol.takeError());
+    return nullptr;
+  }
+  return static_cast<const char *>(*symbol);
+}

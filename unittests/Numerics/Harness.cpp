@@ -1,0 +1,94 @@
+//===- Harness.cpp - Compile MLIR for the CPU and call it -----------------===//
+
+#include "Harness.h"
+
+#include "reformer/InitReformer.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Parser/Parser.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+
+namespace harness {
+
+std::unique_ptr<MLIRContext> makeContext() {
+  reformer::registerReformerPassesAndPipelines();
+  DialectRegistry registry;
+  reformer::registerReformerDialects(registry);
+  return std::make_unique<MLIRContext>(registry);
+}
+
+std::unique_ptr<Compiled> Compiled::fromModule(MLIRContext &context,
+                                               OwningOpRef<ModuleOp> module) {
+  if (failed(reformer::lowerForCpu(*module, {}))) {
+    ADD_FAILURE() << "rf-cpu-pipeline failed";
+    return nullptr;
+  }
+  std::string error;
+  auto compiled = std::unique_ptr<Compiled>(new Compiled());
+  compiled->jit = reformer::CpuJit::create(*module, error);
+  if (!compiled->jit) {
+    ADD_FAILURE() << "JIT compilation failed: " << error;
+    return nullptr;
+  }
+  return compiled;
+}
+
+std::unique_ptr<Compiled> Compiled::fromSource(const std::string &source) {
+  // The context must outlive the engine's use of it only during compilation.
+  static std::unique_ptr<MLIRContext> context = makeContext();
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, context.get());
+  if (!module) {
+    ADD_FAILURE() << "cannot parse:\n" << source;
+    return nullptr;
+  }
+  return fromModule(*context, std::move(module));
+}
+
+void Compiled::call(const std::string &function,
+                    std::vector<void *> args) const {
+  reformer::CpuJit::Entry entry = jit->lookup(function);
+  ASSERT_NE(entry, nullptr) << "no entry point for " << function;
+  entry(args.data());
+}
+
+std::vector<float> randomFloats(std::mt19937 &rng, size_t n, double scale) {
+  std::normal_distribution<float> dist(0.0f, static_cast<float>(scale));
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+std::vector<double> toDouble(const std::vector<float> &v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+double relativeError(const std::vector<float> &actual,
+                     const std::vector<double> &expected) {
+  EXPECT_EQ(actual.size(), expected.size());
+  double maxDiff = 0, maxRef = 0;
+  for (size_t i = 0; i < std::min(actual.size(), expected.size()); ++i) {
+    if (!std::isfinite(actual[i]))
+      return INFINITY;
+    maxDiff = std::max(maxDiff, std::abs(double(actual[i]) - expected[i]));
+    maxRef = std::max(maxRef, std::abs(expected[i]));
+  }
+  return maxDiff / std::max(maxRef, 1e-30);
+}
+
+std::string tensorType(const std::vector<int64_t> &shape,
+                       const std::string &element) {
+  std::string s = "tensor<";
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s + element + ">";
+}
+
+} // namespace harness

@@ -1,0 +1,55 @@
+//===- Harness.h - Compile MLIR for the CPU and call it ---------*- C++ -*-===//
+
+#ifndef REFORMER_UNITTESTS_NUMERICS_HARNESS_H
+#define REFORMER_UNITTESTS_NUMERICS_HARNESS_H
+
+#include "reformer/Target/Cpu/CpuCompiler.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace harness {
+
+/// A module compiled through rf-cpu-pipeline and JIT-compiled.
+class Compiled {
+public:
+  /// Compiles MLIR source; fails the current test on error.
+  static std::unique_ptr<Compiled> fromSource(const std::string &source);
+  /// Compiles (and consumes) a module built in `context`.
+  static std::unique_ptr<Compiled>
+  fromModule(mlir::MLIRContext &context,
+             mlir::OwningOpRef<mlir::ModuleOp> module);
+
+  /// Calls `reformer_entry_<function>` with the argument pointers in ABI
+  /// order (inputs, then outputs).
+  void call(const std::string &function, std::vector<void *> args) const;
+  const char *manifest() const { return jit->manifest(); }
+
+private:
+  std::unique_ptr<mlir::reformer::CpuJit> jit;
+};
+
+/// A context with every dialect the pipeline needs.
+std::unique_ptr<mlir::MLIRContext> makeContext();
+
+std::vector<float> randomFloats(std::mt19937 &rng, size_t n, double scale);
+std::vector<double> toDouble(const std::vector<float> &v);
+
+/// max |actual − expected| / max |expected|: a norm-relative error, so
+/// elements near zero do not dominate.
+double relativeError(const std::vector<float> &actual,
+                     const std::vector<double> &expected);
+
+/// Writes the tensor type `tensor<AxBxf32>`.
+std::string tensorType(const std::vector<int64_t> &shape,
+                       const std::string &element = "f32");
+
+} // namespace harness
+
+#endif // REFORMER_UNITTESTS_NUMERICS_HARNESS_H
