@@ -23,7 +23,7 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
                      "buffer-deallocation-pipeline,canonicalize"},
-      {"loops", "func.func(convert-linalg-to-loops),"
+      {"loops", "rf-expand-strided-copies,func.func(convert-linalg-to-loops),"
                 "convert-bufferization-to-memref,canonicalize,cse"},
   };
   if (options.parallel)

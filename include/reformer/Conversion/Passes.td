@@ -53,4 +53,16 @@ def RfEmitEntryPoints : Pass<"rf-emit-entry-points", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def RfExpandStridedCopies : Pass<"rf-expand-strided-copies"> {
+  let summary = "Turn memref.copy between strided views into linalg.copy";
+  let description = [{
+    The LLVM lowering of `memref.copy` calls the `memrefCopy` runtime
+    function when a side is not contiguous; compiled modules link no MLIR
+    runtime library. This pass rewrites those copies (only those) into
+    `linalg.copy`, which becomes loops; contiguous copies stay and become
+    `llvm.memcpy`.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // REFORMER_CONVERSION_PASSES_TD
