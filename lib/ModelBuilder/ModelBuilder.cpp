@@ -194,6 +194,7 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
   auto fn = func::FuncOp::create(b, loc, "forward",
                                  b.getFunctionType(argTypes, {logitsType}));
   fn.setArgAttr(0, "reformer.input", b.getStringAttr("tokens"));
+  fn.setResultAttr(0, "reformer.output", b.getStringAttr("logits"));
   for (auto [i, name] : llvm::enumerate(names))
     fn.setArgAttr(i + 1, "reformer.param", b.getStringAttr(name));
   Block *entry = fn.addEntryBlock();
@@ -271,6 +272,7 @@ static void buildLoss(OpBuilder &b, ModuleOp module, func::FuncOp forward) {
                                  b.getFunctionType(argTypes, {lossType}));
   fn.setArgAttr(0, "reformer.input", b.getStringAttr("tokens"));
   fn.setArgAttr(1, "reformer.input", b.getStringAttr("targets"));
+  fn.setResultAttr(0, "reformer.output", b.getStringAttr("loss"));
   for (unsigned i = 1; i < fwdType.getNumInputs(); ++i)
     fn.setArgAttr(i + 1, "reformer.param",
                   forward.getArgAttr(i, "reformer.param"));

@@ -10,6 +10,8 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
@@ -19,7 +21,8 @@ using namespace mlir::reformer;
 
 LogicalResult
 reformer::lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
-                      function_ref<void(StringRef, ModuleOp)> afterStage) {
+                      function_ref<void(StringRef, ModuleOp)> afterStage,
+                      StringRef stopAfter) {
   for (const PipelineStage &stage : getCpuPipelineStages(options)) {
     PassManager pm(module.getContext());
     if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())) ||
@@ -27,6 +30,8 @@ reformer::lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
       return failure();
     if (afterStage)
       afterStage(stage.name, module);
+    if (stage.name == stopAfter)
+      break;
   }
   return success();
 }
@@ -101,6 +106,36 @@ LogicalResult reformer::emitHostCode(llvm::Module &module,
     return failure();
   }
   pm.run(module);
+  return success();
+}
+
+LogicalResult reformer::linkSharedLibrary(const std::string &object,
+                                          const std::string &path, bool openmp,
+                                          std::string &error) {
+  auto cc = llvm::sys::findProgramByName("cc");
+  if (!cc) {
+    error = "no 'cc' on PATH to link the shared library (install gcc, or "
+            "emit an object file)";
+    return failure();
+  }
+  std::string tmp = path + ".tmp";
+  SmallVector<llvm::StringRef> args = {*cc, "-shared", "-o",
+                                       tmp, object,    "-lm"};
+  if (openmp)
+    args.push_back("-l:libomp.so.5");
+  std::string message;
+  int rc =
+      llvm::sys::ExecuteAndWait(*cc, args, std::nullopt, {}, 0, 0, &message);
+  if (rc != 0) {
+    llvm::sys::fs::remove(tmp);
+    error = "linking failed (" + *cc + " exited with " + std::to_string(rc) +
+            (message.empty() ? "" : ": " + message) + ")";
+    return failure();
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmp, path)) {
+    error = path + ": " + ec.message();
+    return failure();
+  }
   return success();
 }
 

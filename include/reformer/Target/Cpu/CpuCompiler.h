@@ -24,10 +24,12 @@ class ExecutionEngine;
 namespace mlir::reformer {
 
 /// Runs rf-cpu-pipeline on `module` in place, stage by stage; `afterStage`
-/// sees the IR after each (for --dump-intermediates-to).
+/// sees the IR after each (for --dump-intermediates-to). Stops after the
+/// stage named `stopAfter`, if any.
 LogicalResult
 lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
-            function_ref<void(StringRef stage, ModuleOp)> afterStage = {});
+            function_ref<void(StringRef stage, ModuleOp)> afterStage = {},
+            StringRef stopAfter = "");
 
 /// Translates a lowered module to LLVM IR for the host CPU and optimizes
 /// it at -O3. Errors go to `error`.
@@ -38,6 +40,13 @@ std::unique_ptr<llvm::Module> translateForHost(ModuleOp lowered,
 /// Writes host machine code for `module`: an object file, or assembly.
 LogicalResult emitHostCode(llvm::Module &module, llvm::raw_pwrite_stream &os,
                            bool assembly, std::string &error);
+
+/// Links an object file into a shared library at `path` with the system
+/// compiler driver (`cc`), through a temporary file renamed into place;
+/// `openmp` adds libomp.
+LogicalResult linkSharedLibrary(const std::string &object,
+                                const std::string &path, bool openmp,
+                                std::string &error);
 
 /// A lowered module compiled in-process; entry points are
 /// `void reformer_entry_<function>(void **args)`.

@@ -1,0 +1,59 @@
+//===- Module.h - Loading a compiled Reformer module ------------*- C++ -*-===//
+//
+// A compiled module is a shared library that exports, per function,
+// `void reformer_entry_<name>(void **args)` and the manifest `reformer_abi`
+// describing every argument (docs/abi.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef REFORMER_RUNTIME_MODULE_H
+#define REFORMER_RUNTIME_MODULE_H
+
+#include "reformer/Runtime/Tensor.h"
+
+#include <map>
+
+namespace reformer::runtime {
+
+enum class ArgKind { Input, Param, Output };
+
+struct ArgAbi {
+  ArgKind kind;
+  TensorSpec spec;
+};
+
+struct FunctionAbi {
+  std::string name, entry;
+  std::vector<ArgAbi> args; ///< In call order: inputs/params, then outputs.
+  const ArgAbi *find(const std::string &name) const;
+};
+
+/// Parses manifest text; errors say which line is malformed.
+Status parseManifest(const std::string &text, std::vector<FunctionAbi> &out);
+
+class LoadedModule {
+public:
+  using Entry = void (*)(void **);
+
+  /// dlopens `path` and reads its manifest.
+  static Status open(const std::string &path,
+                     std::unique_ptr<LoadedModule> &out);
+  ~LoadedModule();
+
+  const std::vector<FunctionAbi> &functions() const { return functions_; }
+  const FunctionAbi *function(const std::string &name) const;
+
+  /// Calls `function` with one tensor per ABI argument, checking each
+  /// tensor's element type and shape first.
+  Status call(const FunctionAbi &function,
+              const std::vector<Tensor *> &args) const;
+
+private:
+  void *handle_ = nullptr;
+  std::vector<FunctionAbi> functions_;
+  std::map<std::string, Entry> entries_;
+};
+
+} // namespace reformer::runtime
+
+#endif // REFORMER_RUNTIME_MODULE_H

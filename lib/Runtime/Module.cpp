@@ -1,0 +1,133 @@
+//===- Module.cpp - Loading a compiled Reformer module --------------------===//
+
+#include "reformer/Runtime/Module.h"
+
+#include <dlfcn.h>
+#include <sstream>
+
+namespace reformer::runtime {
+
+const ArgAbi *FunctionAbi::find(const std::string &argName) const {
+  for (const ArgAbi &arg : args)
+    if (arg.spec.name == argName)
+      return &arg;
+  return nullptr;
+}
+
+Status parseManifest(const std::string &text, std::vector<FunctionAbi> &out) {
+  std::istringstream in(text);
+  std::string line;
+  int lineNo = 0;
+  auto bad = [&](const std::string &why) {
+    return Status::fail("manifest line " + std::to_string(lineNo) + " ('" +
+                        line + "'): " + why);
+  };
+  while (std::getline(in, line)) {
+    ++lineNo;
+    std::istringstream words(line);
+    std::string kind;
+    words >> kind;
+    if (kind.empty())
+      continue;
+    if (lineNo == 1) {
+      if (line != "reformer-abi 1")
+        return bad("expected 'reformer-abi 1'");
+      continue;
+    }
+    if (kind == "function") {
+      FunctionAbi fn;
+      size_t count = 0;
+      if (!(words >> fn.name >> fn.entry >> count))
+        return bad("expected 'function NAME ENTRY COUNT'");
+      out.push_back(fn);
+      continue;
+    }
+    if (out.empty())
+      return bad("argument before any function");
+    ArgAbi arg;
+    if (kind == "input")
+      arg.kind = ArgKind::Input;
+    else if (kind == "param")
+      arg.kind = ArgKind::Param;
+    else if (kind == "output")
+      arg.kind = ArgKind::Output;
+    else
+      return bad("unknown entry '" + kind + "'");
+    std::string dtype, shape;
+    if (!(words >> arg.spec.name >> dtype >> shape))
+      return bad("expected 'KIND NAME DTYPE SHAPE'");
+    std::optional<DType> parsed = parseDType(dtype);
+    if (!parsed)
+      return bad("unknown element type '" + dtype + "'");
+    arg.spec.dtype = *parsed;
+    if (shape != "scalar") {
+      std::istringstream dims(shape);
+      std::string dim;
+      while (std::getline(dims, dim, 'x'))
+        arg.spec.shape.push_back(std::stoll(dim));
+    }
+    out.back().args.push_back(arg);
+  }
+  if (out.empty())
+    return Status::fail("the manifest declares no function");
+  return Status::ok();
+}
+
+Status LoadedModule::open(const std::string &path,
+                          std::unique_ptr<LoadedModule> &out) {
+  // A bare file name would be searched on the library path, not here.
+  std::string where = path.find('/') == std::string::npos ? "./" + path : path;
+  void *handle = ::dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return Status::fail(path + ": cannot load: " + ::dlerror());
+  std::unique_ptr<LoadedModule> module(new LoadedModule());
+  module->handle_ = handle;
+  auto *manifest = static_cast<const char *>(::dlsym(handle, "reformer_abi"));
+  if (!manifest)
+    return Status::fail(path + ": not a compiled Reformer module (no "
+                               "'reformer_abi' manifest)");
+  if (Status s = parseManifest(manifest, module->functions_); !s)
+    return Status::fail(path + ": " + s.error);
+  for (const FunctionAbi &fn : module->functions_) {
+    auto entry = reinterpret_cast<Entry>(::dlsym(handle, fn.entry.c_str()));
+    if (!entry)
+      return Status::fail(path + ": missing entry point '" + fn.entry + "'");
+    module->entries_[fn.name] = entry;
+  }
+  out = std::move(module);
+  return Status::ok();
+}
+
+LoadedModule::~LoadedModule() {
+  if (handle_)
+    ::dlclose(handle_);
+}
+
+const FunctionAbi *LoadedModule::function(const std::string &name) const {
+  for (const FunctionAbi &fn : functions_)
+    if (fn.name == name)
+      return &fn;
+  return nullptr;
+}
+
+Status LoadedModule::call(const FunctionAbi &function,
+                          const std::vector<Tensor *> &args) const {
+  if (args.size() != function.args.size())
+    return Status::fail("@" + function.name + " takes " +
+                        std::to_string(function.args.size()) +
+                        " arguments, got " + std::to_string(args.size()));
+  std::vector<void *> pointers;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const TensorSpec &want = function.args[i].spec;
+    const TensorSpec &got = args[i]->spec();
+    if (got.dtype != want.dtype || got.shape != want.shape)
+      return Status::fail("@" + function.name + " argument '" + want.name +
+                          "': expected " + want.describe() + ", got " +
+                          got.describe());
+    pointers.push_back(args[i]->data());
+  }
+  entries_.at(function.name)(pointers.data());
+  return Status::ok();
+}
+
+} // namespace reformer::runtime

@@ -1,0 +1,30 @@
+// RUN: reformer-opt %s --rf-emit-entry-points --split-input-file --verify-diagnostics | FileCheck %s
+
+// CHECK: llvm.func @reformer_entry_f(%[[ARGV:.+]]: !llvm.ptr)
+// CHECK: %[[P0:.+]] = llvm.getelementptr %[[ARGV]][0] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
+// CHECK: %[[A0:.+]] = llvm.load %[[P0]] : !llvm.ptr -> !llvm.ptr
+// CHECK: %[[P1:.+]] = llvm.getelementptr %[[ARGV]][1]
+// CHECK: %[[A1:.+]] = llvm.load %[[P1]]
+// CHECK: llvm.call @f(%[[A0]], %[[A1]]) : (!llvm.ptr, !llvm.ptr) -> ()
+// CHECK: llvm.mlir.global external constant @reformer_abi("reformer-abi 1\0Afunction f reformer_entry_f 2\0Ainput x f32 4\0Aoutput y f32 4\0A\00")
+// CHECK-NOT: reformer.abi
+module attributes {reformer.abi = "reformer-abi 1\0Afunction f reformer_entry_f 2\0Ainput x f32 4\0Aoutput y f32 4\0A"} {
+  llvm.func @f(%x: !llvm.ptr, %y: !llvm.ptr) {
+    llvm.return
+  }
+}
+
+// -----
+
+// expected-error @+1 {{cannot emit the entry point of 'f': expected an llvm.func taking 2 pointers (lower with bare-pointer memrefs and results as out-parameters)}}
+module attributes {reformer.abi = "reformer-abi 1\0Afunction f reformer_entry_f 2\0A"} {
+  llvm.func @f(%x: !llvm.ptr, %n: i64) {
+    llvm.return
+  }
+}
+
+// -----
+
+// expected-error @+1 {{no 'reformer.abi' attribute: run rf-record-abi before lowering}}
+module {
+}

@@ -1,0 +1,79 @@
+// RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
+
+// The chunked FFN is a loop over row chunks whose body holds both matmuls;
+// 74 rows in chunks of 16: four full chunks in the loop, a 10-row remainder.
+// CHECK-LABEL: func.func @ffn
+// CHECK: scf.for %{{.*}} = %c0 to %c64 step %c16
+// CHECK: tensor.extract_slice {{.*}} [16, 16] [1, 1] : tensor<74x16xf32> to tensor<16x16xf32>
+// CHECK: linalg.matmul {{.*}} -> tensor<16x24xf32>
+// CHECK: math.erf
+// CHECK: linalg.matmul {{.*}} -> tensor<16x16xf32>
+// CHECK: tensor.insert_slice
+// CHECK: scf.yield
+// CHECK: tensor.extract_slice {{.*}}[64, 0] [10, 16] [1, 1]
+// CHECK-NOT: reformer.
+func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf32>,
+               %w2: tensor<24x16xf32>, %b2: tensor<16xf32>) -> tensor<2x37x16xf32> {
+  %y = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<gelu>}
+      : (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>) -> tensor<2x37x16xf32>
+  return %y : tensor<2x37x16xf32>
+}
+
+// -----
+
+// LSH attention: decomposed, then each step lowered; the attention itself is
+// a parallel loop over (batch, head, query chunk) with per-query scratch of
+// D floats and no score buffer.
+// CHECK-LABEL: func.func @lsh
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x2x64x4xf32>)
+// CHECK: memref.alloca() : memref<8xindex>
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c8{{.*}})
+// CHECK: memref.alloca() : memref<16xf32>
+// CHECK: math.exp
+// CHECK-NOT: reformer.
+func.func @lsh(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
+  %o = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, seed = 1 : i64}
+      : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32>
+  return %o : tensor<1x2x64x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @heads
+// CHECK: tensor.expand_shape {{.*}} into tensor<1x8x4x16xf32>
+// CHECK: linalg.transpose {{.*}} permutation = [0, 2, 1, 3]
+// CHECK: linalg.transpose {{.*}} permutation = [0, 2, 1, 3]
+// CHECK: tensor.collapse_shape {{.*}} into tensor<1x8x64xf32>
+func.func @heads(%x: tensor<1x8x64xf32>) -> tensor<1x8x64xf32> {
+  %h = reformer.split_heads %x : (tensor<1x8x64xf32>) -> tensor<1x4x8x16xf32>
+  %n = arith.negf %h : tensor<1x4x8x16xf32>
+  %m = reformer.merge_heads %n : (tensor<1x4x8x16xf32>) -> tensor<1x8x64xf32>
+  return %m : tensor<1x8x64xf32>
+}
+
+// -----
+
+// Reversible blocks are inlined on the way; the residual adds stay
+// elementwise arith for convert-elementwise-to-linalg.
+// CHECK-LABEL: func.func @block
+// CHECK-NOT: reformer.
+// CHECK: arith.addf {{.*}} : tensor<1x8x4xf32>
+func.func @block(%x: tensor<1x8x4xf32>, %g: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<1x8x4xf32> {
+  %y1, %y2 = reformer.reversible %x, %x : tensor<1x8x4xf32> f {
+  ^bb0(%a: tensor<1x8x4xf32>):
+    %n = reformer.layer_norm %a, %g, %b : (tensor<1x8x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x8x4xf32>
+    reformer.yield %n : tensor<1x8x4xf32>
+  } g {
+  ^bb0(%a: tensor<1x8x4xf32>):
+    reformer.yield %a : tensor<1x8x4xf32>
+  }
+  return %y2 : tensor<1x8x4xf32>
+}
+
+// -----
+
+func.func @dynamic(%x: tensor<?x8x64xf32>, %w: tensor<64x64xf32>) -> tensor<?x8x64xf32> {
+  // expected-error @+1 {{failed to legalize operation 'reformer.dense'}}
+  %y = reformer.dense %x, %w : (tensor<?x8x64xf32>, tensor<64x64xf32>) -> tensor<?x8x64xf32>
+  return %y : tensor<?x8x64xf32>
+}

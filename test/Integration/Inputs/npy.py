@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Writes or describes .npy files without numpy (for the lit tests).
+
+  npy.py write PATH DTYPE SHAPE FILL   DTYPE int32|float32, SHAPE like 1x256,
+                                       FILL range (i mod 256) or const:N
+  npy.py info PATH                     prints 'DTYPE SHAPE finite|nonfinite'
+"""
+import math
+import struct
+import sys
+
+CODES = {"int32": ("<i4", "i"), "float32": ("<f4", "f")}
+
+
+def write(path, dtype, shape, fill):
+    dims = [int(d) for d in shape.split("x")]
+    count = math.prod(dims)
+    descr, fmt = CODES[dtype]
+    if fill == "range":
+        values = [i % 256 for i in range(count)]
+    else:
+        values = [float(fill.split(":")[1])] * count
+        if dtype == "int32":
+            values = [int(v) for v in values]
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else ""))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)))
+        f.write(header.encode())
+        f.write(struct.pack("<%d%s" % (count, fmt), *values))
+
+
+def info(path):
+    data = open(path, "rb").read()
+    assert data[:6] == b"\x93NUMPY", "bad magic"
+    length = struct.unpack("<H", data[8:10])[0]
+    header = eval(data[10:10 + length].decode())  # a Python dict literal
+    dims = header["shape"]
+    count = math.prod(dims)
+    code = {"<f4": "f", "<i4": "i"}[header["descr"]]
+    values = struct.unpack("<%d%s" % (count, code), data[10 + length:])
+    finite = all(math.isfinite(v) for v in values)
+    print(header["descr"], "x".join(str(d) for d in dims),
+          "finite" if finite else "nonfinite")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "write":
+        write(*sys.argv[2:6])
+    else:
+        info(sys.argv[2])

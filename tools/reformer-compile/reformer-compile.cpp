@@ -1,0 +1,247 @@
+//===- reformer-compile.cpp - Reformer model → CPU shared library ---------===//
+//
+// Takes a model config (JSON or preset) or a .mlir module through the CPU
+// pipeline and writes a shared library with the C entry points and ABI
+// manifest the runtime loads, or the IR at any stage (--emit,
+// --stop-after-stage), or every intermediate (--dump-intermediates-to).
+//
+//===----------------------------------------------------------------------===//
+
+#include "reformer/InitReformer.h"
+#include "reformer/ModelBuilder/ModelBuilder.h"
+#include "reformer/Target/Cpu/CpuCompiler.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+namespace cl = llvm::cl;
+
+enum class Emit { SharedLibrary, Object, Assembly, LLVMIR, MLIR };
+
+static cl::opt<std::string>
+    inputPath(cl::Positional, cl::desc("<model .json or .mlir>"), cl::init(""));
+static cl::opt<std::string>
+    presetName("preset", cl::desc("Compile a built-in config"), cl::init(""));
+static cl::opt<std::string>
+    outputPath("o", cl::desc("Output file (default: NAME.so, or '-' for text)"),
+               cl::value_desc("file"), cl::init(""));
+static cl::opt<Emit> emitKind(
+    "emit", cl::desc("What to write"), cl::init(Emit::SharedLibrary),
+    cl::values(clEnumValN(Emit::SharedLibrary, "so", "a shared library"),
+               clEnumValN(Emit::Object, "obj", "an object file"),
+               clEnumValN(Emit::Assembly, "asm", "host assembly"),
+               clEnumValN(Emit::LLVMIR, "llvm", "optimized LLVM IR"),
+               clEnumValN(Emit::MLIR, "mlir",
+                          "MLIR after the pipeline (or --stop-after-stage)")));
+static cl::opt<std::string> stopAfter(
+    "stop-after-stage",
+    cl::desc("With --emit=mlir: stop after this stage (abi, prepared, "
+             "linalg, bufferized, loops, llvm)"),
+    cl::init(""));
+static cl::opt<std::string>
+    dumpDir("dump-intermediates-to",
+            cl::desc("Write the IR after every stage into this directory"),
+            cl::init(""));
+static cl::opt<bool> emitLoss("emit-loss",
+                              cl::desc("For configs: also compile @loss"));
+static cl::opt<bool> parallel("parallel",
+                              cl::desc("Run parallel loops on OpenMP threads"));
+
+static int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "reformer-compile") << message << "\n";
+  return 1;
+}
+
+/// The module to compile, from a config, a preset or MLIR source.
+static OwningOpRef<ModuleOp> loadInput(MLIRContext &context,
+                                       std::string &error) {
+  if (!presetName.empty() == !inputPath.empty()) {
+    error = "give exactly one of a .json/.mlir file or --preset=NAME";
+    return nullptr;
+  }
+  llvm::Expected<ModelConfig> config = llvm::createStringError("");
+  if (!presetName.empty()) {
+    config = getModelPreset(presetName);
+  } else if (llvm::StringRef(inputPath).ends_with(".mlir")) {
+    llvm::consumeError(config.takeError());
+    llvm::SourceMgr sourceMgr;
+    std::string why;
+    auto file = openInputFile(inputPath, &why);
+    if (!file) {
+      error = inputPath + ": " + why;
+      return nullptr;
+    }
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    OwningOpRef<ModuleOp> module =
+        parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (!module)
+      error = inputPath + ": cannot parse (see the diagnostics above)";
+    return module;
+  } else {
+    auto buffer = llvm::MemoryBuffer::getFile(inputPath);
+    if (!buffer) {
+      error = inputPath + ": cannot read: " + buffer.getError().message();
+      return nullptr;
+    }
+    config = parseModelConfig((*buffer)->getBuffer(), inputPath);
+  }
+  if (!config) {
+    error = llvm::toString(config.takeError());
+    return nullptr;
+  }
+  BuildOptions options;
+  options.emitLoss = emitLoss;
+  FailureOr<OwningOpRef<ModuleOp>> module =
+      buildModel(&context, *config, options);
+  if (failed(module)) {
+    error = "the model does not verify (see the diagnostics above)";
+    return nullptr;
+  }
+  return std::move(*module);
+}
+
+static std::string defaultOutput(ModuleOp module) {
+  if (emitKind == Emit::LLVMIR || emitKind == Emit::MLIR ||
+      emitKind == Emit::Assembly)
+    return "-";
+  std::string stem =
+      module.getSymName() ? module.getSymName()->str() : std::string("module");
+  return stem + (emitKind == Emit::Object ? ".o" : ".so");
+}
+
+static LogicalResult writeText(const std::string &path,
+                               llvm::function_ref<void(llvm::raw_ostream &)> fn,
+                               std::string &error) {
+  if (llvm::Error e = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+        fn(os);
+        return llvm::Error::success();
+      })) {
+    error = path + ": " + llvm::toString(std::move(e));
+    return failure();
+  }
+  return success();
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM y(argc, argv);
+  registerReformerPassesAndPipelines();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "Reformer compiler: model -> CPU code\n");
+
+  DialectRegistry registry;
+  registerReformerDialects(registry);
+  MLIRContext context(registry);
+  std::string error;
+  OwningOpRef<ModuleOp> module = loadInput(context, error);
+  if (!module)
+    return fail(error);
+  std::string output = outputPath.empty() ? defaultOutput(*module) : outputPath;
+
+  CpuPipelineOptions options;
+  options.parallel = parallel;
+  SmallVector<PipelineStage> stages = getCpuPipelineStages(options);
+  if (!stopAfter.empty() && llvm::none_of(stages, [](const PipelineStage &s) {
+        return s.name == stopAfter;
+      }))
+    return fail("unknown stage '" + stopAfter + "'");
+  if (!stopAfter.empty() && emitKind != Emit::MLIR)
+    return fail("--stop-after-stage needs --emit=mlir");
+
+  int stageNumber = 0;
+  auto dump = [&](StringRef name, ModuleOp m) -> LogicalResult {
+    if (dumpDir.empty())
+      return success();
+    std::string path =
+        (llvm::Twine(dumpDir) + "/" +
+         llvm::formatv("{0:2}-{1}.mlir", stageNumber++, name).str())
+            .str();
+    return writeText(
+        path, [&](llvm::raw_ostream &os) { m.print(os); }, error);
+  };
+  if (!dumpDir.empty()) {
+    if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))
+      return fail(dumpDir + ": " + ec.message());
+    if (failed(dump("input", *module)))
+      return fail(error);
+  }
+
+  LogicalResult dumped = success();
+  if (failed(lowerForCpu(
+          *module, options,
+          [&](StringRef stage, ModuleOp m) {
+            if (succeeded(dumped))
+              dumped = dump(stage, m);
+          },
+          stopAfter)))
+    return fail("the CPU pipeline failed (see the diagnostics above)");
+  if (failed(dumped))
+    return fail(error);
+  bool stopped = !stopAfter.empty();
+  if (emitKind == Emit::MLIR || stopped) {
+    if (failed(writeText(
+            output, [&](llvm::raw_ostream &os) { module->print(os); }, error)))
+      return fail(error);
+    return 0;
+  }
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateForHost(*module, llvmContext, error);
+  if (!llvmModule)
+    return fail(error);
+  if (!dumpDir.empty() &&
+      failed(writeText(
+          dumpDir + "/" +
+              llvm::formatv("{0:2}-optimized.ll", stageNumber++).str(),
+          [&](llvm::raw_ostream &os) { llvmModule->print(os, nullptr); },
+          error)))
+    return fail(error);
+  if (emitKind == Emit::LLVMIR) {
+    if (failed(writeText(
+            output,
+            [&](llvm::raw_ostream &os) { llvmModule->print(os, nullptr); },
+            error)))
+      return fail(error);
+    return 0;
+  }
+
+  // Object code: to the output itself, or to a temporary for linking.
+  std::string objectPath = output;
+  if (emitKind == Emit::SharedLibrary)
+    objectPath = output + ".o.tmp";
+  {
+    std::error_code ec;
+    llvm::ToolOutputFile out(objectPath, ec,
+                             emitKind == Emit::Assembly
+                                 ? llvm::sys::fs::OF_Text
+                                 : llvm::sys::fs::OF_None);
+    if (ec)
+      return fail(objectPath + ": " + ec.message());
+    if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
+                            error)))
+      return fail(error);
+    out.keep();
+  }
+  if (emitKind == Emit::SharedLibrary) {
+    LogicalResult linked =
+        linkSharedLibrary(objectPath, output, parallel, error);
+    llvm::sys::fs::remove(objectPath);
+    if (failed(linked))
+      return fail(error);
+  }
+  return 0;
+}
