@@ -4,12 +4,31 @@
 
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 using namespace mlir::reformer;
 
+int64_t reformer::hostVectorLanes() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 16;
+  if (features.lookup("avx"))
+    return 8;
+  return 4;
+}
+
 SmallVector<PipelineStage>
 reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
+  int64_t lanes = options.vectorLanes ? int64_t(options.vectorLanes)
+                                      : hostVectorLanes();
+  // Register blocks of rows × 2 vectors: 16 accumulators fit the 32 zmm
+  // registers of AVX-512; 12 fit the 16 registers of AVX2 and SSE.
+  int64_t rows = lanes >= 16 ? 8 : 6;
+  std::string matmuls = "func.func(rf-vectorize-matmuls{lanes=" +
+                        std::to_string(lanes) +
+                        " rows=" + std::to_string(rows) + "}),";
   SmallVector<PipelineStage> stages = {
       // Record the ABI while signatures are still tensors.
       {"abi", "rf-record-abi"},
@@ -23,8 +42,9 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
                      "buffer-deallocation-pipeline,canonicalize"},
-      {"loops", "rf-expand-strided-copies,func.func(convert-linalg-to-loops),"
-                "convert-bufferization-to-memref,canonicalize,cse"},
+      {"loops", "rf-expand-strided-copies," + matmuls +
+                    "func.func(convert-linalg-to-loops),convert-vector-to-scf,"
+                    "convert-bufferization-to-memref,canonicalize,cse"},
   };
   if (options.parallel)
     stages.push_back({"openmp", "convert-scf-to-openmp"});
@@ -32,7 +52,8 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
   // bodies in memref.alloca_scope, which needs the structured form.
   std::string llvm = "expand-strided-metadata,lower-affine,"
                      "convert-math-to-llvm,convert-math-to-libm,"
-                     "finalize-memref-to-llvm,convert-scf-to-cf,"
+                     "convert-vector-to-llvm,finalize-memref-to-llvm,"
+                     "convert-scf-to-cf,"
                      "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},";
   // After func-to-llvm: the OpenMP conversion would otherwise convert the
   // functions itself, without bare pointers.

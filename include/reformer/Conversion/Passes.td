@@ -65,4 +65,29 @@ def RfExpandStridedCopies : Pass<"rf-expand-strided-copies"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def RfVectorizeMatmuls : Pass<"rf-vectorize-matmuls"> {
+  let summary = "Register-tiled vector code for f32 linalg.matmul on buffers";
+  let description = [{
+    Replaces every static f32 `linalg.matmul` on memrefs (default indexing
+    maps) by a register-blocked kernel: B is packed, one panel of
+    `2 × lanes` columns at a time, into a contiguous `K × 2·lanes` buffer;
+    for every block of `rows` rows of A the kernel keeps `rows × 2` vector
+    accumulators in registers and, per k, does two panel loads, `rows`
+    broadcasts of A and `2·rows` FMAs. Panels are independent (an
+    `scf.parallel`, so OpenMP can share them across cores). Leftover rows
+    use a one-row kernel; a partial last panel uses masked transfers.
+  }];
+  let options = [
+    Option<"lanes", "lanes", "int64_t", "16",
+           "f32 lanes of one vector register (16: AVX-512, 8: AVX2)">,
+    Option<"rows", "rows", "int64_t", "8",
+           "rows of A per register block">,
+  ];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // REFORMER_CONVERSION_PASSES_TD

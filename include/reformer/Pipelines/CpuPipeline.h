@@ -13,7 +13,16 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
       *this, "parallel",
       llvm::cl::desc("Run parallel loops on OpenMP threads (link libomp)"),
       llvm::cl::init(false)};
+  PassOptions::Option<int64_t> vectorLanes{
+      *this, "vector-lanes",
+      llvm::cl::desc("f32 lanes per vector register for generated kernels "
+                     "(0: those of the host CPU)"),
+      llvm::cl::init(0)};
 };
+
+/// f32 lanes of the widest vector registers of the host CPU: 16 with
+/// AVX-512, 8 with AVX/AVX2, 4 otherwise.
+int64_t hostVectorLanes();
 
 /// The stages of the CPU pipeline, in order; `--dump-intermediates-to`
 /// writes the IR after each.

@@ -1,0 +1,239 @@
+//===- VectorizeMatmuls.cpp - The rf-vectorize-matmuls pass ---------------===//
+//
+// C[M, N] += A[M, K] · B[K, N], for each panel of 2·lanes columns of B:
+//
+//   pack   panel[k, :] = B[k, n0 : n0 + 2·lanes]     (zero past N)
+//   for each block of `rows` rows:
+//     acc[r][v] = C[m0 + r, n0 + v·lanes : …]        (rows × 2 registers)
+//     for k:  b_v = panel[k, v·lanes : …]; acc[r][v] += A[m0 + r, k] · b_v
+//     C[m0 + r, …] = acc[r][v]
+//
+// The accumulators stay in registers across the whole k loop; the packed
+// panel streams from L1/L2 with unit stride whatever B's row stride is.
+//
+//===----------------------------------------------------------------------===//
+
+#include "reformer/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::reformer {
+#define GEN_PASS_DEF_RFVECTORIZEMATMULS
+#include "reformer/Conversion/Passes.h.inc"
+} // namespace mlir::reformer
+
+using namespace mlir;
+
+namespace {
+
+struct KernelShape {
+  int64_t m, n, k, lanes, rows;
+};
+
+Value idx(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+
+/// One register block: `numRows` rows starting at `m0`, the panel at
+/// column `n0`. `inBounds` is false for a partial last panel.
+void emitBlock(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
+               Value panel, Value c, Value m0, Value n0, int64_t numRows,
+               bool inBounds) {
+  auto vecType = VectorType::get({s.lanes}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0));
+  SmallVector<bool> bounds = {inBounds};
+  auto rowIndex = [&](int64_t r) {
+    return arith::AddIOp::create(b, m0, idx(b, r)).getResult();
+  };
+  auto colIndex = [&](int64_t v) {
+    return arith::AddIOp::create(b, n0, idx(b, v * s.lanes)).getResult();
+  };
+  SmallVector<Value> init;
+  for (int64_t r = 0; r < numRows; ++r)
+    for (int64_t v = 0; v < 2; ++v)
+      init.push_back(vector::TransferReadOp::create(
+          b, vecType, c, ValueRange{rowIndex(r), colIndex(v)}, zero,
+          ArrayRef<bool>(bounds)));
+  auto loop = scf::ForOp::create(
+      b, idx(b, 0), idx(b, s.k), idx(b, 1), init,
+      [&](OpBuilder &nested, Location loc, Value k, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nested);
+        Value bv[2];
+        for (int64_t v = 0; v < 2; ++v)
+          bv[v] = vector::LoadOp::create(ib, vecType, panel,
+                                         ValueRange{k, idx(ib, v * s.lanes)});
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < numRows; ++r) {
+          Value row = arith::AddIOp::create(ib, m0, idx(ib, r));
+          Value scalar = memref::LoadOp::create(ib, a, ValueRange{row, k});
+          Value splat = vector::BroadcastOp::create(ib, vecType, scalar);
+          for (int64_t v = 0; v < 2; ++v)
+            next.push_back(vector::FMAOp::create(ib, vecType, splat, bv[v],
+                                                 acc[r * 2 + v]));
+        }
+        scf::YieldOp::create(ib, next);
+      });
+  for (int64_t r = 0; r < numRows; ++r)
+    for (int64_t v = 0; v < 2; ++v)
+      vector::TransferWriteOp::create(b, loop.getResult(r * 2 + v), c,
+                                      ValueRange{rowIndex(r), colIndex(v)},
+                                      ArrayRef<bool>(bounds));
+}
+
+/// Packs panel `jp` of B into `packed[jp]` (zeros past column N).
+void emitPack(ImplicitLocOpBuilder &b, const KernelShape &s, Value bMat,
+              Value packed, Value jp, bool inBounds) {
+  int64_t cols = 2 * s.lanes;
+  auto vecType = VectorType::get({s.lanes}, b.getF32Type());
+  Value n0 = arith::MulIOp::create(b, jp, idx(b, cols));
+  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0));
+  SmallVector<bool> bounds = {inBounds};
+  scf::ForOp::create(
+      b, idx(b, 0), idx(b, s.k), idx(b, 1), ValueRange{},
+      [&](OpBuilder &nested, Location loc, Value k, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nested);
+        for (int64_t v = 0; v < 2; ++v) {
+          Value col = arith::AddIOp::create(ib, n0, idx(ib, v * s.lanes));
+          Value row = vector::TransferReadOp::create(
+              ib, vecType, bMat, ValueRange{k, col}, zero,
+              ArrayRef<bool>(bounds));
+          vector::StoreOp::create(ib, row, packed,
+                                  ValueRange{jp, k, idx(ib, v * s.lanes)});
+        }
+        scf::YieldOp::create(ib);
+      });
+}
+
+/// Rows [mStart, mStart + count) against every panel: `rows`-row blocks,
+/// then single rows.
+void emitRowRange(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
+                  Value packed, Value c, Value mStart, int64_t count) {
+  int64_t cols = 2 * s.lanes;
+  int64_t fullPanels = s.n / cols;
+  auto forPanel = [&](ImplicitLocOpBuilder &pb, Value jp, bool inBounds) {
+    Value n0 = arith::MulIOp::create(pb, jp, idx(pb, cols));
+    // The panel as a [K, cols] view of the packed buffer.
+    auto panelType = MemRefType::get(
+        {s.k, cols}, pb.getF32Type(),
+        StridedLayoutAttr::get(pb.getContext(), ShapedType::kDynamic,
+                               {cols, 1}));
+    SmallVector<OpFoldResult> offsets = {jp, pb.getIndexAttr(0),
+                                         pb.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {pb.getIndexAttr(1), pb.getIndexAttr(s.k),
+                                       pb.getIndexAttr(cols)};
+    SmallVector<OpFoldResult> strides(3, pb.getIndexAttr(1));
+    Value panel = memref::SubViewOp::create(pb, panelType, packed, offsets,
+                                            sizes, strides);
+    int64_t blocks = count / s.rows;
+    if (blocks > 0)
+      scf::ForOp::create(
+          pb, idx(pb, 0), idx(pb, blocks * s.rows), idx(pb, s.rows),
+          ValueRange{},
+          [&](OpBuilder &nested, Location loc, Value off, ValueRange) {
+            ImplicitLocOpBuilder ib(loc, nested);
+            Value m0 = arith::AddIOp::create(ib, mStart, off);
+            emitBlock(ib, s, a, panel, c, m0, n0, s.rows, inBounds);
+            scf::YieldOp::create(ib);
+          });
+    for (int64_t r = blocks * s.rows; r < count; ++r)
+      emitBlock(pb, s, a, panel, c,
+                arith::AddIOp::create(pb, mStart, idx(pb, r)), n0, 1,
+                inBounds);
+  };
+  if (fullPanels > 0)
+    scf::ForOp::create(b, idx(b, 0), idx(b, fullPanels), idx(b, 1),
+                       ValueRange{},
+                       [&](OpBuilder &nested, Location loc, Value jp,
+                           ValueRange) {
+                         ImplicitLocOpBuilder ib(loc, nested);
+                         forPanel(ib, jp, /*inBounds=*/true);
+                         scf::YieldOp::create(ib);
+                       });
+  if (s.n % cols != 0)
+    forPanel(b, idx(b, fullPanels), /*inBounds=*/false);
+}
+
+bool isF32(Value v) {
+  return cast<MemRefType>(v.getType()).getElementType().isF32();
+}
+
+bool hasUnitInnerStride(Value v) {
+  auto type = cast<MemRefType>(v.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  return succeeded(type.getStridesAndOffset(strides, offset)) &&
+         strides.back() == 1;
+}
+
+struct RfVectorizeMatmulsPass
+    : reformer::impl::RfVectorizeMatmulsBase<RfVectorizeMatmulsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<linalg::MatmulOp> matmuls;
+    getOperation()->walk([&](linalg::MatmulOp op) {
+      if (!op.hasPureBufferSemantics() || op.hasUserDefinedMaps())
+        return;
+      Value a = op.getDpsInputs()[0], bMat = op.getDpsInputs()[1],
+            c = op.getDpsInits()[0];
+      for (Value v : {a, bMat, c})
+        if (!isF32(v) || !cast<MemRefType>(v.getType()).hasStaticShape() ||
+            !hasUnitInnerStride(v))
+          return;
+      matmuls.push_back(op);
+    });
+    for (linalg::MatmulOp op : matmuls) {
+      Value a = op.getDpsInputs()[0], bMat = op.getDpsInputs()[1],
+            c = op.getDpsInits()[0];
+      auto aType = cast<MemRefType>(a.getType());
+      auto bType = cast<MemRefType>(bMat.getType());
+      KernelShape s{aType.getDimSize(0), bType.getDimSize(1),
+                    aType.getDimSize(1), lanes, rows};
+      ImplicitLocOpBuilder b(op.getLoc(), op);
+      int64_t cols = 2 * s.lanes;
+      int64_t panels = (s.n + cols - 1) / cols, fullPanels = s.n / cols;
+      // B packed once: [panel, k, column within the panel].
+      Value packed = memref::AllocOp::create(
+          b, MemRefType::get({panels, s.k, cols}, b.getF32Type()),
+          b.getI64IntegerAttr(64));
+      if (fullPanels > 0)
+        scf::ParallelOp::create(
+            b, ValueRange{idx(b, 0)}, ValueRange{idx(b, fullPanels)},
+            ValueRange{idx(b, 1)},
+            [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+              ImplicitLocOpBuilder ib(loc, nested);
+              emitPack(ib, s, bMat, packed, ivs[0], /*inBounds=*/true);
+              scf::ReduceOp::create(ib);
+            });
+      if (fullPanels < panels)
+        emitPack(b, s, bMat, packed, idx(b, fullPanels), /*inBounds=*/false);
+      // Blocks of kRowBlock rows of A stay in L2 while every panel streams
+      // past them; blocks are independent.
+      constexpr int64_t kRowBlock = 128;
+      int64_t fullRowBlocks = s.m / kRowBlock;
+      if (fullRowBlocks > 0)
+        scf::ParallelOp::create(
+            b, ValueRange{idx(b, 0)}, ValueRange{idx(b, fullRowBlocks)},
+            ValueRange{idx(b, 1)},
+            [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+              ImplicitLocOpBuilder ib(loc, nested);
+              Value mStart = arith::MulIOp::create(ib, ivs[0],
+                                                   idx(ib, kRowBlock));
+              emitRowRange(ib, s, a, packed, c, mStart, kRowBlock);
+              scf::ReduceOp::create(ib);
+            });
+      if (s.m % kRowBlock != 0)
+        emitRowRange(b, s, a, packed, c, idx(b, fullRowBlocks * kRowBlock),
+                     s.m % kRowBlock);
+      memref::DeallocOp::create(b, packed);
+      op.erase();
+    }
+  }
+};
+
+} // namespace
