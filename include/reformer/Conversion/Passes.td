@@ -26,6 +26,7 @@ def RfConvertReformerToLinalg : Pass<"rf-convert-reformer-to-linalg"> {
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 
@@ -86,6 +87,21 @@ def RfVectorizeMatmuls : Pass<"rf-vectorize-matmuls"> {
   let dependentDialects = [
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def RfApproximateMath : Pass<"rf-approximate-math"> {
+  let summary = "Polynomial approximations of f32 exp, log, tanh and erf";
+  let description = [{
+    Rewrites f32 (scalar and vector) `math.exp`, `math.log`, `math.tanh` and
+    `math.erf` into polynomial approximations (a few ulp), so vector code
+    stays vector code: otherwise LLVM turns a vector `exp` into one libm
+    call per lane. f64 math (the rotation sampler) is left to libm.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect",
     "::mlir::vector::VectorDialect",
   ];
 }

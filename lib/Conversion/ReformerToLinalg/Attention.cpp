@@ -1,9 +1,12 @@
 //===- Attention.cpp - sorted_chunk_attention, local_attention → loops ----===//
 //
-// Both attentions are a parallel loop over (batch, head, query chunk); each
-// query runs an online softmax (running max, running sum, rescaled
-// accumulator) over the keys of its window, so no score matrix is ever
-// stored: memory is O(L·D) whatever the window.
+// Both attentions are a parallel loop over (batch, head, query chunk). Each
+// iteration gathers its c queries and the W·c keys/values of its window
+// into small contiguous scratch buffers, computes the c × W·c scores with
+// one linalg.matmul, applies the masks and a row softmax with 16-lane
+// vector code, and takes P·V with a second linalg.matmul (both matmuls
+// become register-blocked kernels, rf-vectorize-matmuls). Scratch is
+// O(c·W·c + W·c·D) per worker: nothing of size L × L, whatever L.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +18,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
 #include <limits>
@@ -25,110 +29,229 @@ using namespace mlir::reformer::lowering;
 
 namespace {
 
-/// What one query's online softmax reads; buffers are memrefs.
-struct AttentionOperands {
+constexpr int64_t kLanes = 16;
+
+/// What a block reads (memrefs) and how it is shaped.
+struct BlockOperands {
   Value queries, keys, values; ///< [B, H, L, D]; keys already scaled.
   Value mask;                  ///< [B, L] i1, or null.
-  Value batch, head;
-  int64_t headDim;
+  int64_t queriesPerBlock, keysPerBlock, headDim;
   bool causal, selfMask;
 };
 
-/// Running state of one query's softmax; the accumulator lives in `acc`.
-struct SoftmaxState {
-  Value max, sum;
+/// Where the block's queries and keys are, and where results go.
+struct BlockCallbacks {
+  /// Sequence position of query t of the block.
+  function_ref<Value(ImplicitLocOpBuilder &, Value)> queryPosition;
+  /// Sequence position of key u and whether it exists (null: always).
+  function_ref<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value)>
+      keyPosition;
+  /// Extra score term for (query position, key position), or null.
+  function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> extraScore;
+  /// Stores element d of query t's output, and query t's log-sum-exp.
+  function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)> storeOutput;
+  function_ref<void(ImplicitLocOpBuilder &, Value, Value)> storeLse;
 };
 
-Value loadF32(ImplicitLocOpBuilder &b, Value buffer, ValueRange indices) {
-  return toF32(b, memref::LoadOp::create(b, buffer, indices));
+Value scratch(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape, Type type) {
+  return memref::AllocaOp::create(b, MemRefType::get(shape, type));
 }
 
-/// Adds key `j` (score bias `extra`, or null) to the softmax of query `i`.
-SoftmaxState attendKey(ImplicitLocOpBuilder &b, const AttentionOperands &in,
-                       Value acc, Value i, Value j, Value extra,
-                       SoftmaxState state) {
-  Value zero = indexConst(b, 0), one = indexConst(b, 1);
-  Value dim = indexConst(b, in.headDim);
-  auto dot = scf::ForOp::create(
-      b, zero, dim, one, ValueRange{f32Const(b, 0.0)},
-      [&](OpBuilder &nested, Location loc, Value d, ValueRange sum) {
-        ImplicitLocOpBuilder ib(loc, nested);
-        Value q = loadF32(ib, in.queries, {in.batch, in.head, i, d});
-        Value k = loadF32(ib, in.keys, {in.batch, in.head, j, d});
-        scf::YieldOp::create(ib,
-                             ValueRange{arith::AddFOp::create(
-                                 ib, sum[0], arith::MulFOp::create(ib, q, k))});
-      });
-  Value s = dot.getResult(0);
-  auto addIf = [&](Value cond, double bias) {
-    s = arith::SelectOp::create(
-        b, cond, arith::AddFOp::create(b, s, f32Const(b, bias)), s);
+Value i32(ImplicitLocOpBuilder &b, Value index) {
+  return arith::IndexCastOp::create(b, b.getI32Type(), index);
+}
+
+/// One (batch, head, query chunk) block.
+void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
+               Value head, const BlockCallbacks &cb) {
+  int64_t c = in.queriesPerBlock, w = in.keysPerBlock, d = in.headDim;
+  Type f32 = b.getF32Type();
+  Value q = scratch(b, {c, d}, f32), kt = scratch(b, {d, w}, f32);
+  Value v = scratch(b, {w, d}, f32), s = scratch(b, {c, w}, f32);
+  Value o = scratch(b, {c, d}, f32);
+  Value qpos = scratch(b, {c}, b.getI32Type());
+  Value kpos = scratch(b, {w}, b.getI32Type());
+  Value kbias = scratch(b, {w}, f32);
+  Value rowMax = scratch(b, {c}, f32), rowSum = scratch(b, {c}, f32);
+  Value zero = indexConst(b, 0);
+  Value dim = indexConst(b, d);
+
+  // Gather the queries.
+  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+    Value i = cb.queryPosition(ib, t);
+    memref::StoreOp::create(ib, i32(ib, i), qpos, ValueRange{t});
+    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
+      Value x = toF32(lb, memref::LoadOp::create(
+                              lb, in.queries, ValueRange{batch, head, i, e}));
+      memref::StoreOp::create(lb, x, q, ValueRange{t, e});
+    });
+  });
+  // Gather the keys (transposed, for the score matmul) and values; absent
+  // keys get position −1, zeros and a −inf bias.
+  forLoop(b, zero, indexConst(b, w), 1, [&](ImplicitLocOpBuilder &ib, Value u) {
+    auto [j, exists] = cb.keyPosition(ib, u);
+    Value safe = exists ? arith::SelectOp::create(ib, exists, j, zero) : j;
+    Value bias = f32Const(ib, 0.0);
+    if (in.mask) {
+      Value keep =
+          memref::LoadOp::create(ib, in.mask, ValueRange{batch, safe});
+      bias = arith::SelectOp::create(ib, keep, bias,
+                                     f32Const(ib, kMaskedScore));
+    }
+    Value pos = i32(ib, safe);
+    if (exists) {
+      bias = arith::SelectOp::create(
+          ib, exists, bias,
+          f32Const(ib, -std::numeric_limits<double>::infinity()));
+      pos = arith::SelectOp::create(
+          ib, exists, pos,
+          arith::ConstantOp::create(ib, ib.getI32IntegerAttr(-1)));
+    }
+    memref::StoreOp::create(ib, bias, kbias, ValueRange{u});
+    memref::StoreOp::create(ib, pos, kpos, ValueRange{u});
+    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
+      Value k = toF32(
+          lb, memref::LoadOp::create(lb, in.keys, ValueRange{batch, head, safe, e}));
+      Value x = toF32(lb, memref::LoadOp::create(
+                              lb, in.values, ValueRange{batch, head, safe, e}));
+      if (exists) {
+        k = arith::SelectOp::create(lb, exists, k, f32Const(lb, 0.0));
+        x = arith::SelectOp::create(lb, exists, x, f32Const(lb, 0.0));
+      }
+      memref::StoreOp::create(lb, k, kt, ValueRange{e, u});
+      memref::StoreOp::create(lb, x, v, ValueRange{u, e});
+    });
+  });
+
+  // Scores.
+  linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{s});
+  linalg::MatmulOp::create(b, ValueRange{q, kt}, ValueRange{s});
+
+  // Pair-dependent extra terms (duplicate correction), scalar.
+  if (cb.extraScore)
+    forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+      Value i = arith::IndexCastOp::create(
+          ib, ib.getIndexType(), memref::LoadOp::create(ib, qpos, ValueRange{t}));
+      forLoop(ib, zero, indexConst(ib, w), 1,
+              [&](ImplicitLocOpBuilder &lb, Value u) {
+                Value pos = memref::LoadOp::create(lb, kpos, ValueRange{u});
+                Value j = arith::IndexCastOp::create(
+                    lb, lb.getIndexType(),
+                    arith::MaxSIOp::create(
+                        lb, pos,
+                        arith::ConstantOp::create(lb, lb.getI32IntegerAttr(0))));
+                Value sv = memref::LoadOp::create(lb, s, ValueRange{t, u});
+                sv = arith::AddFOp::create(lb, sv, cb.extraScore(lb, i, j));
+                memref::StoreOp::create(lb, sv, s, ValueRange{t, u});
+              });
+    });
+
+  // Masks and softmax, 16 keys at a time, then a scalar tail.
+  auto vecType = VectorType::get({kLanes}, f32);
+  auto vecI32 = VectorType::get({kLanes}, b.getI32Type());
+  int64_t full = w / kLanes * kLanes;
+  auto maskedScore = [&](ImplicitLocOpBuilder &lb, Value score, Value pos,
+                         Value bias, Value qi, bool vector) {
+    Type boolLike = vector ? Type(VectorType::get({kLanes}, lb.getI1Type()))
+                           : Type(lb.getI1Type());
+    (void)boolLike;
+    auto splat = [&](double value) -> Value {
+      Value scalar = f32Const(lb, value);
+      return vector ? vector::BroadcastOp::create(lb, vecType, scalar)
+                    : scalar;
+    };
+    Value qb = vector ? Value(vector::BroadcastOp::create(lb, vecI32, qi)) : qi;
+    Value x = arith::AddFOp::create(lb, score, bias);
+    if (in.causal) {
+      Value later =
+          arith::CmpIOp::create(lb, arith::CmpIPredicate::sgt, pos, qb);
+      x = arith::SelectOp::create(
+          lb, later, arith::AddFOp::create(lb, x, splat(kMaskedScore)), x);
+    }
+    if (in.selfMask) {
+      Value self = arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, pos, qb);
+      x = arith::SelectOp::create(
+          lb, self, arith::AddFOp::create(lb, x, splat(kSelfScore)), x);
+    }
+    return x;
   };
-  if (in.causal)
-    addIf(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, j, i),
-          kMaskedScore);
-  if (in.selfMask)
-    addIf(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, j, i), kSelfScore);
-  if (in.mask) {
-    Value keep = memref::LoadOp::create(b, in.mask, ValueRange{in.batch, j});
-    Value drop = arith::XOrIOp::create(
-        b, keep, arith::ConstantOp::create(b, b.getBoolAttr(true)));
-    addIf(drop, kMaskedScore);
-  }
-  if (extra)
-    s = arith::AddFOp::create(b, s, extra);
-
-  Value newMax = arith::MaximumFOp::create(b, state.max, s);
-  Value alpha =
-      math::ExpOp::create(b, arith::SubFOp::create(b, state.max, newMax));
-  Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s, newMax));
-  Value newSum =
-      arith::AddFOp::create(b, arith::MulFOp::create(b, state.sum, alpha), p);
-  forLoop(b, zero, dim, 1, [&](ImplicitLocOpBuilder &ib, Value d) {
-    Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
-    Value v = loadF32(ib, in.values, {in.batch, in.head, j, d});
-    Value updated =
-        arith::AddFOp::create(ib, arith::MulFOp::create(ib, a, alpha),
-                              arith::MulFOp::create(ib, p, v));
-    memref::StoreOp::create(ib, updated, acc, ValueRange{d});
+  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+    Value qi = memref::LoadOp::create(ib, qpos, ValueRange{t});
+    Value negInf = f32Const(ib, -std::numeric_limits<double>::infinity());
+    // Pass 1: masked scores and their maximum.
+    auto vmax = scf::ForOp::create(
+        ib, zero, indexConst(ib, full), indexConst(ib, kLanes),
+        ValueRange{negInf},
+        [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
+          ImplicitLocOpBuilder lb(loc, nested);
+          Value sv = vector::LoadOp::create(lb, vecType, s, ValueRange{t, u});
+          Value pos = vector::LoadOp::create(lb, vecI32, kpos, ValueRange{u});
+          Value bias = vector::LoadOp::create(lb, vecType, kbias, ValueRange{u});
+          Value x = maskedScore(lb, sv, pos, bias, qi, true);
+          vector::StoreOp::create(lb, x, s, ValueRange{t, u});
+          Value m = vector::ReductionOp::create(
+              lb, vector::CombiningKind::MAXIMUMF, x, acc[0]);
+          scf::YieldOp::create(lb, ValueRange{m});
+        });
+    auto smax = scf::ForOp::create(
+        ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
+        ValueRange{vmax.getResult(0)},
+        [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
+          ImplicitLocOpBuilder lb(loc, nested);
+          Value sv = memref::LoadOp::create(lb, s, ValueRange{t, u});
+          Value pos = memref::LoadOp::create(lb, kpos, ValueRange{u});
+          Value bias = memref::LoadOp::create(lb, kbias, ValueRange{u});
+          Value x = maskedScore(lb, sv, pos, bias, qi, false);
+          memref::StoreOp::create(lb, x, s, ValueRange{t, u});
+          scf::YieldOp::create(
+              lb, ValueRange{arith::MaximumFOp::create(lb, acc[0], x)});
+        });
+    Value m = smax.getResult(0);
+    // Pass 2: p = exp(x − max), and their sum.
+    Value mv = vector::BroadcastOp::create(ib, vecType, m);
+    auto vsum = scf::ForOp::create(
+        ib, zero, indexConst(ib, full), indexConst(ib, kLanes),
+        ValueRange{f32Const(ib, 0.0)},
+        [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
+          ImplicitLocOpBuilder lb(loc, nested);
+          Value x = vector::LoadOp::create(lb, vecType, s, ValueRange{t, u});
+          Value p = math::ExpOp::create(lb, arith::SubFOp::create(lb, x, mv));
+          vector::StoreOp::create(lb, p, s, ValueRange{t, u});
+          scf::YieldOp::create(lb, ValueRange{vector::ReductionOp::create(
+                                       lb, vector::CombiningKind::ADD, p,
+                                       acc[0])});
+        });
+    auto ssum = scf::ForOp::create(
+        ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
+        ValueRange{vsum.getResult(0)},
+        [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
+          ImplicitLocOpBuilder lb(loc, nested);
+          Value x = memref::LoadOp::create(lb, s, ValueRange{t, u});
+          Value p = math::ExpOp::create(lb, arith::SubFOp::create(lb, x, m));
+          memref::StoreOp::create(lb, p, s, ValueRange{t, u});
+          scf::YieldOp::create(lb,
+                               ValueRange{arith::AddFOp::create(lb, acc[0], p)});
+        });
+    memref::StoreOp::create(ib, m, rowMax, ValueRange{t});
+    memref::StoreOp::create(ib, ssum.getResult(0), rowSum, ValueRange{t});
   });
-  return {newMax, newSum};
-}
 
-/// Runs `visitKeys` between a fresh softmax state and the final write of
-/// `acc / sum` through `store(d, value)`; returns the log-sum-exp.
-Value onlineSoftmax(
-    ImplicitLocOpBuilder &b, Value acc, int64_t headDim,
-    function_ref<SoftmaxState(ImplicitLocOpBuilder &, SoftmaxState)> visitKeys,
-    function_ref<void(ImplicitLocOpBuilder &, Value, Value)> store) {
-  Value zero = indexConst(b, 0), dim = indexConst(b, headDim);
-  forLoop(b, zero, dim, 1, [&](ImplicitLocOpBuilder &ib, Value d) {
-    memref::StoreOp::create(ib, f32Const(ib, 0.0), acc, ValueRange{d});
+  // Outputs: P·V, normalized per row.
+  linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{o});
+  linalg::MatmulOp::create(b, ValueRange{s, v}, ValueRange{o});
+  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+    Value sum = memref::LoadOp::create(ib, rowSum, ValueRange{t});
+    Value inv = arith::DivFOp::create(ib, f32Const(ib, 1.0), sum);
+    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
+      Value x = memref::LoadOp::create(lb, o, ValueRange{t, e});
+      cb.storeOutput(lb, t, e, arith::MulFOp::create(lb, x, inv));
+    });
+    if (cb.storeLse) {
+      Value m = memref::LoadOp::create(ib, rowMax, ValueRange{t});
+      cb.storeLse(ib, t,
+                  arith::AddFOp::create(ib, m, math::LogOp::create(ib, sum)));
+    }
   });
-  SoftmaxState state{f32Const(b, -std::numeric_limits<double>::infinity()),
-                     f32Const(b, 0.0)};
-  state = visitKeys(b, state);
-  Value inv = arith::DivFOp::create(b, f32Const(b, 1.0), state.sum);
-  forLoop(b, zero, dim, 1, [&](ImplicitLocOpBuilder &ib, Value d) {
-    Value a = memref::LoadOp::create(ib, acc, ValueRange{d});
-    store(ib, d, arith::MulFOp::create(ib, a, inv));
-  });
-  return arith::AddFOp::create(b, state.max, math::LogOp::create(b, state.sum));
-}
-
-/// `scf.for` over [lb, ub) carrying the softmax state.
-SoftmaxState
-loopKeys(ImplicitLocOpBuilder &b, Value lb, Value ub, SoftmaxState state,
-         function_ref<SoftmaxState(ImplicitLocOpBuilder &, Value, SoftmaxState)>
-             body) {
-  auto loop = scf::ForOp::create(
-      b, lb, ub, indexConst(b, 1), ValueRange{state.max, state.sum},
-      [&](OpBuilder &nested, Location loc, Value iv, ValueRange carried) {
-        ImplicitLocOpBuilder ib(loc, nested);
-        SoftmaxState next = body(ib, iv, {carried[0], carried[1]});
-        scf::YieldOp::create(ib, ValueRange{next.max, next.sum});
-      });
-  return {loop.getResult(0), loop.getResult(1)};
 }
 
 /// `k_j = x_j / sqrt(mean(x_j²) + eps) / sqrt(D)` in f32, as a tensor.
@@ -138,14 +261,14 @@ Value normalizedKeys(ImplicitLocOpBuilder &b, Value qk) {
   ArrayRef<int64_t> s = type.getShape();
   double d = static_cast<double>(s[3]);
   AffineMap all = identity(ctx, 4), row = projection(ctx, 4, {0, 1, 2});
-  Value sumSq =
-      generic(b, qk, filledTensor(b, {s[0], s[1], s[2]}, 0.0), {all, row}, 4,
-              {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                Value x = toF32(ib, a[0]);
-                linalg::YieldOp::create(
-                    ib, ValueRange{arith::AddFOp::create(
-                            ib, a[1], arith::MulFOp::create(ib, x, x))});
-              })[0];
+  Value sumSq = generic(b, qk, filledTensor(b, {s[0], s[1], s[2]}, 0.0),
+                        {all, row}, 4, {3},
+                        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                          Value x = toF32(ib, a[0]);
+                          linalg::YieldOp::create(
+                              ib, ValueRange{arith::AddFOp::create(
+                                      ib, a[1], arith::MulFOp::create(ib, x, x))});
+                        })[0];
   return generic(
       b, ValueRange{qk, sumSq}, emptyTensor(b, s, b.getF32Type()),
       {all, row, all}, 4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
@@ -163,9 +286,26 @@ Value normalizedKeys(ImplicitLocOpBuilder &b, Value qk) {
 Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n) {
   Value nv = indexConst(b, n);
   Value r = arith::RemSIOp::create(b, a, nv);
-  Value neg =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r, indexConst(b, 0));
+  Value neg = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r,
+                                    indexConst(b, 0));
   return arith::SelectOp::create(b, neg, arith::AddIOp::create(b, r, nv), r);
+}
+
+/// The parallel loop over (batch, head, query chunk).
+void forEachBlock(ImplicitLocOpBuilder &b, int64_t batch, int64_t heads,
+                  int64_t chunks,
+                  function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
+  Value zero = indexConst(b, 0), one = indexConst(b, 1);
+  scf::ParallelOp::create(
+      b, ValueRange{zero, zero, zero},
+      ValueRange{indexConst(b, batch), indexConst(b, heads),
+                 indexConst(b, chunks)},
+      ValueRange{one, one, one},
+      [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder pb(loc, nested);
+        body(pb, ivs);
+        scf::ReduceOp::create(pb);
+      });
 }
 
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
@@ -177,13 +317,13 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     auto permType = cast<RankedTensorType>(op.getPerm().getType());
     if (!qkType.hasStaticShape() || !permType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static shapes");
-    ArrayRef<int64_t> s = qkType.getShape();
-    int64_t bsz = s[0], heads = s[1], len = s[2], dim = s[3];
+    ArrayRef<int64_t> shape = qkType.getShape();
+    int64_t len = shape[2], dim = shape[3];
     int64_t rounds = permType.getDimSize(2);
     int64_t chunk = op.getChunkLen();
     int64_t numChunks = rounds * len / chunk;
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
-    bool dedup = op.getDuplicateCorrection();
+    int64_t windowChunks = before + 1 + after;
 
     Value keys = toBuffer(b, normalizedKeys(b, op.getQk()));
     Value queries = toBuffer(b, op.getQk());
@@ -192,130 +332,118 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     Value inverse = op.getInverse() ? toBuffer(b, op.getInverse()) : Value();
     Value mask = op.getMask() ? toBuffer(b, op.getMask()) : Value();
     auto outType = cast<RankedTensorType>(op.getOut().getType());
-    auto lseType = cast<RankedTensorType>(op.getLse().getType());
     Value out = allocBuffer(b, outType);
-    Value lse = allocBuffer(b, lseType);
+    Value lse = allocBuffer(b, cast<RankedTensorType>(op.getLse().getType()));
     Type elementType = outType.getElementType();
+    BlockOperands in{queries,     keys,        values,
+                     mask,        chunk,       windowChunks * chunk,
+                     dim,         op.getCausal(), /*selfMask=*/true};
 
-    Value zero = indexConst(b, 0), one = indexConst(b, 1);
-    scf::ParallelOp::create(
-        b, ValueRange{zero, zero, zero},
-        ValueRange{indexConst(b, bsz), indexConst(b, heads),
-                   indexConst(b, numChunks)},
-        ValueRange{one, one, one},
-        [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-          ImplicitLocOpBuilder pb(loc, nested);
-          Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-          AttentionOperands in{
-              queries,          keys, values, mask, batch, head, dim,
-              op.getCausal(),
-              /*selfMask=*/true};
-          Value acc = memref::AllocaOp::create(
-              pb, MemRefType::get({dim}, pb.getF32Type()));
-          auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) {
-            Value round = arith::DivUIOp::create(ib, slot, indexConst(ib, len));
-            Value within =
-                arith::RemUIOp::create(ib, slot, indexConst(ib, len));
-            Value p = memref::LoadOp::create(
-                ib, perm, ValueRange{batch, head, round, within});
-            return std::make_pair(
-                arith::IndexCastOp::create(ib, ib.getIndexType(), p), round);
-          };
-          // Number of (query copy, key copy) windows where i meets j.
-          auto meetings = [&](ImplicitLocOpBuilder &ib, Value i,
-                              Value j) -> Value {
-            auto outer = scf::ForOp::create(
-                ib, indexConst(ib, 0), indexConst(ib, rounds),
-                indexConst(ib, 1), ValueRange{indexConst(ib, 0)},
-                [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
-                  ImplicitLocOpBuilder b1(l1, n1);
-                  auto chunkOf = [&](ImplicitLocOpBuilder &bb, Value r,
-                                     Value pos) {
-                    Value slot = arith::IndexCastOp::create(
-                        bb, bb.getIndexType(),
-                        memref::LoadOp::create(
-                            bb, inverse, ValueRange{batch, head, r, pos}));
-                    Value global = arith::AddIOp::create(
-                        bb, arith::MulIOp::create(bb, r, indexConst(bb, len)),
-                        slot);
-                    return arith::DivUIOp::create(bb, global,
-                                                  indexConst(bb, chunk));
-                  };
-                  Value qChunk = chunkOf(b1, r1, i);
-                  auto inner = scf::ForOp::create(
-                      b1, indexConst(b1, 0), indexConst(b1, rounds),
-                      indexConst(b1, 1), ValueRange{c1[0]},
-                      [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
-                        ImplicitLocOpBuilder b2(l2, n2);
-                        Value kChunk = chunkOf(b2, r2, j);
-                        Value diff = positiveMod(
-                            b2, arith::SubIOp::create(b2, kChunk, qChunk),
-                            numChunks);
-                        Value ahead =
-                            arith::CmpIOp::create(b2, arith::CmpIPredicate::ule,
-                                                  diff, indexConst(b2, after));
-                        Value behind = arith::CmpIOp::create(
-                            b2, arith::CmpIPredicate::uge, diff,
-                            indexConst(b2, numChunks - before));
-                        Value meets = arith::OrIOp::create(b2, ahead, behind);
-                        Value inc = arith::SelectOp::create(
-                            b2, meets, indexConst(b2, 1), indexConst(b2, 0));
-                        scf::YieldOp::create(
-                            b2,
-                            ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
-                      });
-                  scf::YieldOp::create(b1, inner.getResult(0));
-                });
-            return outer.getResult(0);
-          };
-
-          Value first = arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
-          Value last = arith::AddIOp::create(pb, first, indexConst(pb, chunk));
-          forLoop(pb, first, last, 1, [&](ImplicitLocOpBuilder &qb, Value t) {
-            auto [i, qRound] = positionAt(qb, t);
-            Value qWithin = arith::RemUIOp::create(qb, t, indexConst(qb, len));
-            Value z = onlineSoftmax(
-                qb, acc, dim,
-                [&](ImplicitLocOpBuilder &kb, SoftmaxState state) {
-                  return loopKeys(
-                      kb, indexConst(kb, -before), indexConst(kb, after + 1),
-                      state,
-                      [&](ImplicitLocOpBuilder &wb, Value w, SoftmaxState st) {
-                        Value kc = positiveMod(
-                            wb, arith::AddIOp::create(wb, qc, w), numChunks);
-                        Value kFirst = arith::MulIOp::create(
-                            wb, kc, indexConst(wb, chunk));
-                        Value kLast = arith::AddIOp::create(
-                            wb, kFirst, indexConst(wb, chunk));
-                        return loopKeys(wb, kFirst, kLast, st,
-                                        [&](ImplicitLocOpBuilder &ub, Value u,
-                                            SoftmaxState s2) {
-                                          Value j = positionAt(ub, u).first;
-                                          Value extra;
-                                          if (dedup) {
-                                            Value n = arith::UIToFPOp::create(
-                                                ub, ub.getF32Type(),
-                                                arith::IndexCastOp::create(
-                                                    ub, ub.getI64Type(),
-                                                    meetings(ub, i, j)));
-                                            extra = arith::NegFOp::create(
-                                                ub, math::LogOp::create(ub, n));
-                                          }
-                                          return attendKey(ub, in, acc, i, j,
-                                                           extra, s2);
-                                        });
-                      });
-                },
-                [&](ImplicitLocOpBuilder &sb, Value d, Value value) {
-                  memref::StoreOp::create(
-                      sb, fromF32(sb, value, elementType), out,
-                      ValueRange{batch, head, qRound, qWithin, d});
-                });
-            memref::StoreOp::create(qb, z, lse,
-                                    ValueRange{batch, head, qRound, qWithin});
-          });
-          scf::ReduceOp::create(pb);
-        });
+    forEachBlock(b, shape[0], shape[1], numChunks,
+                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+      Value batch = ivs[0], head = ivs[1], qc = ivs[2];
+      // Sorted slot → (round, slot within the round) → position.
+      auto split = [&](ImplicitLocOpBuilder &ib, Value slot) {
+        return std::make_pair(
+            arith::DivUIOp::create(ib, slot, indexConst(ib, len)).getResult(),
+            arith::RemUIOp::create(ib, slot, indexConst(ib, len)).getResult());
+      };
+      auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
+        auto [round, within] = split(ib, slot);
+        return arith::IndexCastOp::create(
+            ib, ib.getIndexType(),
+            memref::LoadOp::create(ib, perm,
+                                   ValueRange{batch, head, round, within}));
+      };
+      auto querySlot = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
+        return arith::AddIOp::create(
+            ib, arith::MulIOp::create(ib, qc, indexConst(ib, chunk)), t);
+      };
+      auto chunkOfInverse = [&](ImplicitLocOpBuilder &ib, Value r,
+                                Value pos) -> Value {
+        Value slot = arith::IndexCastOp::create(
+            ib, ib.getIndexType(),
+            memref::LoadOp::create(ib, inverse, ValueRange{batch, head, r, pos}));
+        Value global = arith::AddIOp::create(
+            ib, arith::MulIOp::create(ib, r, indexConst(ib, len)), slot);
+        return arith::DivUIOp::create(ib, global, indexConst(ib, chunk));
+      };
+      // −log N_ij, N_ij the number of (query copy, key copy) windows where
+      // positions i and j meet over all rounds.
+      auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i,
+                            Value j) -> Value {
+        auto outer = scf::ForOp::create(
+            ib, indexConst(ib, 0), indexConst(ib, rounds), indexConst(ib, 1),
+            ValueRange{indexConst(ib, 0)},
+            [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
+              ImplicitLocOpBuilder b1(l1, n1);
+              Value qChunk = chunkOfInverse(b1, r1, i);
+              auto inner = scf::ForOp::create(
+                  b1, indexConst(b1, 0), indexConst(b1, rounds),
+                  indexConst(b1, 1), ValueRange{c1[0]},
+                  [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
+                    ImplicitLocOpBuilder b2(l2, n2);
+                    Value diff = positiveMod(
+                        b2,
+                        arith::SubIOp::create(b2, chunkOfInverse(b2, r2, j),
+                                              qChunk),
+                        numChunks);
+                    Value meets = arith::OrIOp::create(
+                        b2,
+                        arith::CmpIOp::create(b2, arith::CmpIPredicate::ule,
+                                              diff, indexConst(b2, after)),
+                        arith::CmpIOp::create(b2, arith::CmpIPredicate::uge,
+                                              diff,
+                                              indexConst(b2, numChunks - before)));
+                    Value inc = arith::SelectOp::create(
+                        b2, meets, indexConst(b2, 1), indexConst(b2, 0));
+                    scf::YieldOp::create(
+                        b2, ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
+                  });
+              scf::YieldOp::create(b1, inner.getResult(0));
+            });
+        Value n = arith::UIToFPOp::create(
+            ib, ib.getF32Type(),
+            arith::IndexCastOp::create(ib, ib.getI64Type(), outer.getResult(0)));
+        return arith::NegFOp::create(ib, math::LogOp::create(ib, n));
+      };
+      BlockCallbacks cb;
+      auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value t) {
+        return positionAt(ib, querySlot(ib, t));
+      };
+      auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
+        Value wIdx = arith::DivUIOp::create(ib, u, indexConst(ib, chunk));
+        Value within = arith::RemUIOp::create(ib, u, indexConst(ib, chunk));
+        Value kc = positiveMod(
+            ib,
+            arith::AddIOp::create(
+                ib, qc,
+                arith::SubIOp::create(ib, wIdx, indexConst(ib, before))),
+            numChunks);
+        Value slot = arith::AddIOp::create(
+            ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)), within);
+        return std::make_pair(positionAt(ib, slot), Value());
+      };
+      auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t, Value e,
+                           Value value) {
+        auto [round, within] = split(ib, querySlot(ib, t));
+        memref::StoreOp::create(ib, fromF32(ib, value, elementType), out,
+                                ValueRange{batch, head, round, within, e});
+      };
+      auto storeLseFn = [&](ImplicitLocOpBuilder &ib, Value t, Value z) {
+        auto [round, within] = split(ib, querySlot(ib, t));
+        memref::StoreOp::create(ib, z, lse,
+                                ValueRange{batch, head, round, within});
+      };
+      // function_refs must point at named lambdas that outlive the call.
+      cb.queryPosition = queryPositionFn;
+      cb.keyPosition = keyPositionFn;
+      cb.storeOutput = storeOutputFn;
+      cb.storeLse = storeLseFn;
+      if (op.getDuplicateCorrection())
+        cb.extraScore = duplicates;
+      emitBlock(pb, in, batch, head, cb);
+    });
     rewriter.replaceOp(op, {toTensor(b, out), toTensor(b, lse)});
     return success();
   }
@@ -330,72 +458,68 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     if (!type.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static shapes");
     ArrayRef<int64_t> s = type.getShape();
-    int64_t bsz = s[0], heads = s[1], len = s[2], dim = s[3];
+    int64_t len = s[2], dim = s[3];
     int64_t chunk = op.getChunkLen(), numChunks = len / chunk;
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
     MLIRContext *ctx = b.getContext();
 
     // Fold 1/sqrt(D) into the keys once.
     double scale = 1.0 / std::sqrt(static_cast<double>(dim));
-    Value scaledKeys =
-        generic(b, op.getK(), emptyTensor(b, s, b.getF32Type()),
-                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  linalg::YieldOp::create(
-                      ib, ValueRange{arith::MulFOp::create(
-                              ib, toF32(ib, a[0]), f32Const(ib, scale))});
-                })[0];
-    Value queries = toBuffer(b, op.getQ());
-    Value keys = toBuffer(b, scaledKeys);
-    Value values = toBuffer(b, op.getV());
-    Value mask = op.getMask() ? toBuffer(b, op.getMask()) : Value();
+    Value scaledKeys = generic(
+        b, op.getK(), emptyTensor(b, s, b.getF32Type()),
+        {identity(ctx, 4), identity(ctx, 4)}, 4, {},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          linalg::YieldOp::create(
+              ib, ValueRange{arith::MulFOp::create(ib, toF32(ib, a[0]),
+                                                   f32Const(ib, scale))});
+        })[0];
     auto outType = cast<RankedTensorType>(op.getType());
     Value out = allocBuffer(b, outType);
     Type elementType = outType.getElementType();
+    BlockOperands in{toBuffer(b, op.getQ()),
+                     toBuffer(b, scaledKeys),
+                     toBuffer(b, op.getV()),
+                     op.getMask() ? toBuffer(b, op.getMask()) : Value(),
+                     chunk,
+                     (before + 1 + after) * chunk,
+                     dim,
+                     op.getCausal(),
+                     /*selfMask=*/false};
 
-    Value zero = indexConst(b, 0), one = indexConst(b, 1);
-    scf::ParallelOp::create(
-        b, ValueRange{zero, zero, zero},
-        ValueRange{indexConst(b, bsz), indexConst(b, heads),
-                   indexConst(b, numChunks)},
-        ValueRange{one, one, one},
-        [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-          ImplicitLocOpBuilder pb(loc, nested);
-          Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-          AttentionOperands in{
-              queries,           keys, values, mask, batch, head, dim,
-              op.getCausal(),
-              /*selfMask=*/false};
-          Value acc = memref::AllocaOp::create(
-              pb, MemRefType::get({dim}, pb.getF32Type()));
-          // Chunks outside the sequence are absent: clamp the window.
-          Value lo = arith::MaxSIOp::create(
-              pb, arith::SubIOp::create(pb, qc, indexConst(pb, before)),
-              indexConst(pb, 0));
-          Value hi = arith::MinSIOp::create(
-              pb, arith::AddIOp::create(pb, qc, indexConst(pb, after + 1)),
-              indexConst(pb, numChunks));
-          Value kFirst = arith::MulIOp::create(pb, lo, indexConst(pb, chunk));
-          Value kLast = arith::MulIOp::create(pb, hi, indexConst(pb, chunk));
-          Value first = arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
-          Value last = arith::AddIOp::create(pb, first, indexConst(pb, chunk));
-          forLoop(pb, first, last, 1, [&](ImplicitLocOpBuilder &qb, Value i) {
-            onlineSoftmax(
-                qb, acc, dim,
-                [&](ImplicitLocOpBuilder &kb, SoftmaxState state) {
-                  return loopKeys(
-                      kb, kFirst, kLast, state,
-                      [&](ImplicitLocOpBuilder &ub, Value j, SoftmaxState st) {
-                        return attendKey(ub, in, acc, i, j, Value(), st);
-                      });
-                },
-                [&](ImplicitLocOpBuilder &sb, Value d, Value value) {
-                  memref::StoreOp::create(sb, fromF32(sb, value, elementType),
-                                          out, ValueRange{batch, head, i, d});
-                });
-          });
-          scf::ReduceOp::create(pb);
-        });
+    forEachBlock(b, s[0], s[1], numChunks,
+                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+      Value batch = ivs[0], head = ivs[1], qc = ivs[2];
+      Value first = arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
+      BlockCallbacks cb;
+      auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
+        return arith::AddIOp::create(ib, first, t);
+      };
+      // Keys of chunks outside the sequence do not exist (no wrap-around).
+      auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
+        Value j = arith::SubIOp::create(
+            ib, arith::AddIOp::create(ib, first, u),
+            indexConst(ib, before * chunk));
+        Value exists = arith::AndIOp::create(
+            ib,
+            arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, j,
+                                  indexConst(ib, 0)),
+            arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, j,
+                                  indexConst(ib, len)));
+        return std::make_pair(Value(j), Value(exists));
+      };
+      auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t, Value e,
+                           Value value) {
+        memref::StoreOp::create(
+            ib, fromF32(ib, value, elementType), out,
+            ValueRange{batch, head, arith::AddIOp::create(ib, first, t), e});
+      };
+      // function_refs must point at named lambdas that outlive the call.
+      cb.queryPosition = queryPositionFn;
+      cb.keyPosition = keyPositionFn;
+      cb.storeOutput = storeOutputFn;
+      emitBlock(pb, in, batch, head, cb);
+    });
+    (void)numChunks;
     rewriter.replaceOp(op, toTensor(b, out));
     return success();
   }
