@@ -53,12 +53,49 @@ struct BlockCallbacks {
   function_ref<void(ImplicitLocOpBuilder &, Value, Value)> storeLse;
 };
 
+/// Per-block scratch on the heap: a parallel loop run serially keeps no
+/// allocation scope per iteration, so stack scratch would pile up. The
+/// deallocation pipeline frees it at the end of the block.
 Value scratch(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape, Type type) {
-  return memref::AllocaOp::create(b, MemRefType::get(shape, type));
+  return memref::AllocOp::create(b, MemRefType::get(shape, type),
+                                 b.getI64IntegerAttr(64));
 }
 
 Value i32(ImplicitLocOpBuilder &b, Value index) {
   return arith::IndexCastOp::create(b, b.getI32Type(), index);
+}
+
+/// Copies row `src[srcPrefix…, :]` (D elements, widened to f32) into
+/// `dst[dstPrefix…, :]`, 16 lanes at a time when D allows; rows of a key
+/// that does not exist (`exists` false) become zeros.
+void copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
+             Value dst, ValueRange dstPrefix, int64_t dim, Value exists) {
+  Type srcType = cast<MemRefType>(src.getType()).getElementType();
+  int64_t step = dim % kLanes == 0 ? kLanes : 1;
+  Value zero = indexConst(b, 0);
+  forLoop(b, zero, indexConst(b, dim), step,
+          [&](ImplicitLocOpBuilder &lb, Value e) {
+            SmallVector<Value> from(srcPrefix), to(dstPrefix);
+            from.push_back(e);
+            to.push_back(e);
+            if (step == 1) {
+              Value x = toF32(lb, memref::LoadOp::create(lb, src, from));
+              if (exists)
+                x = arith::SelectOp::create(lb, exists, x, f32Const(lb, 0.0));
+              memref::StoreOp::create(lb, x, dst, to);
+              return;
+            }
+            auto wide = VectorType::get({kLanes}, lb.getF32Type());
+            Value x = vector::LoadOp::create(
+                lb, VectorType::get({kLanes}, srcType), src, from);
+            if (!srcType.isF32())
+              x = arith::ExtFOp::create(lb, wide, x);
+            if (exists)
+              x = arith::SelectOp::create(
+                  lb, exists, x,
+                  vector::BroadcastOp::create(lb, wide, f32Const(lb, 0.0)));
+            vector::StoreOp::create(lb, x, dst, to);
+          });
 }
 
 /// One (batch, head, query chunk) block.
@@ -80,11 +117,8 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
   forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
     Value i = cb.queryPosition(ib, t);
     memref::StoreOp::create(ib, i32(ib, i), qpos, ValueRange{t});
-    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
-      Value x = toF32(lb, memref::LoadOp::create(
-                              lb, in.queries, ValueRange{batch, head, i, e}));
-      memref::StoreOp::create(lb, x, q, ValueRange{t, e});
-    });
+    copyRow(ib, in.queries, ValueRange{batch, head, i}, q, ValueRange{t}, d,
+            Value());
   });
   // Gather the keys (transposed, for the score matmul) and values; absent
   // keys get position −1, zeros and a −inf bias.
@@ -93,10 +127,9 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     Value safe = exists ? arith::SelectOp::create(ib, exists, j, zero) : j;
     Value bias = f32Const(ib, 0.0);
     if (in.mask) {
-      Value keep =
-          memref::LoadOp::create(ib, in.mask, ValueRange{batch, safe});
-      bias = arith::SelectOp::create(ib, keep, bias,
-                                     f32Const(ib, kMaskedScore));
+      Value keep = memref::LoadOp::create(ib, in.mask, ValueRange{batch, safe});
+      bias =
+          arith::SelectOp::create(ib, keep, bias, f32Const(ib, kMaskedScore));
     }
     Value pos = i32(ib, safe);
     if (exists) {
@@ -110,17 +143,14 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     memref::StoreOp::create(ib, bias, kbias, ValueRange{u});
     memref::StoreOp::create(ib, pos, kpos, ValueRange{u});
     forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
-      Value k = toF32(
-          lb, memref::LoadOp::create(lb, in.keys, ValueRange{batch, head, safe, e}));
-      Value x = toF32(lb, memref::LoadOp::create(
-                              lb, in.values, ValueRange{batch, head, safe, e}));
-      if (exists) {
+      Value k = toF32(lb, memref::LoadOp::create(
+                              lb, in.keys, ValueRange{batch, head, safe, e}));
+      if (exists)
         k = arith::SelectOp::create(lb, exists, k, f32Const(lb, 0.0));
-        x = arith::SelectOp::create(lb, exists, x, f32Const(lb, 0.0));
-      }
       memref::StoreOp::create(lb, k, kt, ValueRange{e, u});
-      memref::StoreOp::create(lb, x, v, ValueRange{u, e});
     });
+    copyRow(ib, in.values, ValueRange{batch, head, safe}, v, ValueRange{u}, d,
+            exists);
   });
 
   // Scores.
@@ -129,22 +159,25 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
 
   // Pair-dependent extra terms (duplicate correction), scalar.
   if (cb.extraScore)
-    forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
-      Value i = arith::IndexCastOp::create(
-          ib, ib.getIndexType(), memref::LoadOp::create(ib, qpos, ValueRange{t}));
-      forLoop(ib, zero, indexConst(ib, w), 1,
+    forLoop(
+        b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+          Value i = arith::IndexCastOp::create(
+              ib, ib.getIndexType(),
+              memref::LoadOp::create(ib, qpos, ValueRange{t}));
+          forLoop(
+              ib, zero, indexConst(ib, w), 1,
               [&](ImplicitLocOpBuilder &lb, Value u) {
                 Value pos = memref::LoadOp::create(lb, kpos, ValueRange{u});
                 Value j = arith::IndexCastOp::create(
                     lb, lb.getIndexType(),
-                    arith::MaxSIOp::create(
-                        lb, pos,
-                        arith::ConstantOp::create(lb, lb.getI32IntegerAttr(0))));
+                    arith::MaxSIOp::create(lb, pos,
+                                           arith::ConstantOp::create(
+                                               lb, lb.getI32IntegerAttr(0))));
                 Value sv = memref::LoadOp::create(lb, s, ValueRange{t, u});
                 sv = arith::AddFOp::create(lb, sv, cb.extraScore(lb, i, j));
                 memref::StoreOp::create(lb, sv, s, ValueRange{t, u});
               });
-    });
+        });
 
   // Masks and softmax, 16 keys at a time, then a scalar tail.
   auto vecType = VectorType::get({kLanes}, f32);
@@ -157,8 +190,7 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     (void)boolLike;
     auto splat = [&](double value) -> Value {
       Value scalar = f32Const(lb, value);
-      return vector ? vector::BroadcastOp::create(lb, vecType, scalar)
-                    : scalar;
+      return vector ? vector::BroadcastOp::create(lb, vecType, scalar) : scalar;
     };
     Value qb = vector ? Value(vector::BroadcastOp::create(lb, vecI32, qi)) : qi;
     Value x = arith::AddFOp::create(lb, score, bias);
@@ -186,7 +218,8 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
           ImplicitLocOpBuilder lb(loc, nested);
           Value sv = vector::LoadOp::create(lb, vecType, s, ValueRange{t, u});
           Value pos = vector::LoadOp::create(lb, vecI32, kpos, ValueRange{u});
-          Value bias = vector::LoadOp::create(lb, vecType, kbias, ValueRange{u});
+          Value bias =
+              vector::LoadOp::create(lb, vecType, kbias, ValueRange{u});
           Value x = maskedScore(lb, sv, pos, bias, qi, true);
           vector::StoreOp::create(lb, x, s, ValueRange{t, u});
           Value m = vector::ReductionOp::create(
@@ -217,9 +250,9 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
           Value x = vector::LoadOp::create(lb, vecType, s, ValueRange{t, u});
           Value p = math::ExpOp::create(lb, arith::SubFOp::create(lb, x, mv));
           vector::StoreOp::create(lb, p, s, ValueRange{t, u});
-          scf::YieldOp::create(lb, ValueRange{vector::ReductionOp::create(
-                                       lb, vector::CombiningKind::ADD, p,
-                                       acc[0])});
+          scf::YieldOp::create(lb,
+                               ValueRange{vector::ReductionOp::create(
+                                   lb, vector::CombiningKind::ADD, p, acc[0])});
         });
     auto ssum = scf::ForOp::create(
         ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
@@ -229,8 +262,8 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
           Value x = memref::LoadOp::create(lb, s, ValueRange{t, u});
           Value p = math::ExpOp::create(lb, arith::SubFOp::create(lb, x, m));
           memref::StoreOp::create(lb, p, s, ValueRange{t, u});
-          scf::YieldOp::create(lb,
-                               ValueRange{arith::AddFOp::create(lb, acc[0], p)});
+          scf::YieldOp::create(
+              lb, ValueRange{arith::AddFOp::create(lb, acc[0], p)});
         });
     memref::StoreOp::create(ib, m, rowMax, ValueRange{t});
     memref::StoreOp::create(ib, ssum.getResult(0), rowSum, ValueRange{t});
@@ -261,14 +294,14 @@ Value normalizedKeys(ImplicitLocOpBuilder &b, Value qk) {
   ArrayRef<int64_t> s = type.getShape();
   double d = static_cast<double>(s[3]);
   AffineMap all = identity(ctx, 4), row = projection(ctx, 4, {0, 1, 2});
-  Value sumSq = generic(b, qk, filledTensor(b, {s[0], s[1], s[2]}, 0.0),
-                        {all, row}, 4, {3},
-                        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                          Value x = toF32(ib, a[0]);
-                          linalg::YieldOp::create(
-                              ib, ValueRange{arith::AddFOp::create(
-                                      ib, a[1], arith::MulFOp::create(ib, x, x))});
-                        })[0];
+  Value sumSq =
+      generic(b, qk, filledTensor(b, {s[0], s[1], s[2]}, 0.0), {all, row}, 4,
+              {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                Value x = toF32(ib, a[0]);
+                linalg::YieldOp::create(
+                    ib, ValueRange{arith::AddFOp::create(
+                            ib, a[1], arith::MulFOp::create(ib, x, x))});
+              })[0];
   return generic(
       b, ValueRange{qk, sumSq}, emptyTensor(b, s, b.getF32Type()),
       {all, row, all}, 4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
@@ -286,8 +319,8 @@ Value normalizedKeys(ImplicitLocOpBuilder &b, Value qk) {
 Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n) {
   Value nv = indexConst(b, n);
   Value r = arith::RemSIOp::create(b, a, nv);
-  Value neg = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r,
-                                    indexConst(b, 0));
+  Value neg =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r, indexConst(b, 0));
   return arith::SelectOp::create(b, neg, arith::AddIOp::create(b, r, nv), r);
 }
 
@@ -296,16 +329,15 @@ void forEachBlock(ImplicitLocOpBuilder &b, int64_t batch, int64_t heads,
                   int64_t chunks,
                   function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
   Value zero = indexConst(b, 0), one = indexConst(b, 1);
-  scf::ParallelOp::create(
-      b, ValueRange{zero, zero, zero},
-      ValueRange{indexConst(b, batch), indexConst(b, heads),
-                 indexConst(b, chunks)},
-      ValueRange{one, one, one},
-      [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-        ImplicitLocOpBuilder pb(loc, nested);
-        body(pb, ivs);
-        scf::ReduceOp::create(pb);
-      });
+  scf::ParallelOp::create(b, ValueRange{zero, zero, zero},
+                          ValueRange{indexConst(b, batch), indexConst(b, heads),
+                                     indexConst(b, chunks)},
+                          ValueRange{one, one, one},
+                          [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+                            ImplicitLocOpBuilder pb(loc, nested);
+                            body(pb, ivs);
+                            scf::ReduceOp::create(pb);
+                          });
 }
 
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
@@ -335,115 +367,122 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     Value out = allocBuffer(b, outType);
     Value lse = allocBuffer(b, cast<RankedTensorType>(op.getLse().getType()));
     Type elementType = outType.getElementType();
-    BlockOperands in{queries,     keys,        values,
-                     mask,        chunk,       windowChunks * chunk,
-                     dim,         op.getCausal(), /*selfMask=*/true};
+    BlockOperands in{queries, keys,           values,
+                     mask,    chunk,          windowChunks * chunk,
+                     dim,     op.getCausal(), /*selfMask=*/true};
 
-    forEachBlock(b, shape[0], shape[1], numChunks,
-                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
-      Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-      // Sorted slot → (round, slot within the round) → position.
-      auto split = [&](ImplicitLocOpBuilder &ib, Value slot) {
-        return std::make_pair(
-            arith::DivUIOp::create(ib, slot, indexConst(ib, len)).getResult(),
-            arith::RemUIOp::create(ib, slot, indexConst(ib, len)).getResult());
-      };
-      auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
-        auto [round, within] = split(ib, slot);
-        return arith::IndexCastOp::create(
-            ib, ib.getIndexType(),
-            memref::LoadOp::create(ib, perm,
-                                   ValueRange{batch, head, round, within}));
-      };
-      auto querySlot = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
-        return arith::AddIOp::create(
-            ib, arith::MulIOp::create(ib, qc, indexConst(ib, chunk)), t);
-      };
-      auto chunkOfInverse = [&](ImplicitLocOpBuilder &ib, Value r,
-                                Value pos) -> Value {
-        Value slot = arith::IndexCastOp::create(
-            ib, ib.getIndexType(),
-            memref::LoadOp::create(ib, inverse, ValueRange{batch, head, r, pos}));
-        Value global = arith::AddIOp::create(
-            ib, arith::MulIOp::create(ib, r, indexConst(ib, len)), slot);
-        return arith::DivUIOp::create(ib, global, indexConst(ib, chunk));
-      };
-      // −log N_ij, N_ij the number of (query copy, key copy) windows where
-      // positions i and j meet over all rounds.
-      auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i,
-                            Value j) -> Value {
-        auto outer = scf::ForOp::create(
-            ib, indexConst(ib, 0), indexConst(ib, rounds), indexConst(ib, 1),
-            ValueRange{indexConst(ib, 0)},
-            [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
-              ImplicitLocOpBuilder b1(l1, n1);
-              Value qChunk = chunkOfInverse(b1, r1, i);
-              auto inner = scf::ForOp::create(
-                  b1, indexConst(b1, 0), indexConst(b1, rounds),
-                  indexConst(b1, 1), ValueRange{c1[0]},
-                  [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
-                    ImplicitLocOpBuilder b2(l2, n2);
-                    Value diff = positiveMod(
-                        b2,
-                        arith::SubIOp::create(b2, chunkOfInverse(b2, r2, j),
-                                              qChunk),
-                        numChunks);
-                    Value meets = arith::OrIOp::create(
-                        b2,
-                        arith::CmpIOp::create(b2, arith::CmpIPredicate::ule,
-                                              diff, indexConst(b2, after)),
-                        arith::CmpIOp::create(b2, arith::CmpIPredicate::uge,
-                                              diff,
-                                              indexConst(b2, numChunks - before)));
-                    Value inc = arith::SelectOp::create(
-                        b2, meets, indexConst(b2, 1), indexConst(b2, 0));
-                    scf::YieldOp::create(
-                        b2, ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
-                  });
-              scf::YieldOp::create(b1, inner.getResult(0));
-            });
-        Value n = arith::UIToFPOp::create(
-            ib, ib.getF32Type(),
-            arith::IndexCastOp::create(ib, ib.getI64Type(), outer.getResult(0)));
-        return arith::NegFOp::create(ib, math::LogOp::create(ib, n));
-      };
-      BlockCallbacks cb;
-      auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value t) {
-        return positionAt(ib, querySlot(ib, t));
-      };
-      auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
-        Value wIdx = arith::DivUIOp::create(ib, u, indexConst(ib, chunk));
-        Value within = arith::RemUIOp::create(ib, u, indexConst(ib, chunk));
-        Value kc = positiveMod(
-            ib,
-            arith::AddIOp::create(
-                ib, qc,
-                arith::SubIOp::create(ib, wIdx, indexConst(ib, before))),
-            numChunks);
-        Value slot = arith::AddIOp::create(
-            ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)), within);
-        return std::make_pair(positionAt(ib, slot), Value());
-      };
-      auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t, Value e,
-                           Value value) {
-        auto [round, within] = split(ib, querySlot(ib, t));
-        memref::StoreOp::create(ib, fromF32(ib, value, elementType), out,
-                                ValueRange{batch, head, round, within, e});
-      };
-      auto storeLseFn = [&](ImplicitLocOpBuilder &ib, Value t, Value z) {
-        auto [round, within] = split(ib, querySlot(ib, t));
-        memref::StoreOp::create(ib, z, lse,
-                                ValueRange{batch, head, round, within});
-      };
-      // function_refs must point at named lambdas that outlive the call.
-      cb.queryPosition = queryPositionFn;
-      cb.keyPosition = keyPositionFn;
-      cb.storeOutput = storeOutputFn;
-      cb.storeLse = storeLseFn;
-      if (op.getDuplicateCorrection())
-        cb.extraScore = duplicates;
-      emitBlock(pb, in, batch, head, cb);
-    });
+    forEachBlock(
+        b, shape[0], shape[1], numChunks,
+        [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+          Value batch = ivs[0], head = ivs[1], qc = ivs[2];
+          // Sorted slot → (round, slot within the round) → position.
+          auto split = [&](ImplicitLocOpBuilder &ib, Value slot) {
+            return std::make_pair(
+                arith::DivUIOp::create(ib, slot, indexConst(ib, len))
+                    .getResult(),
+                arith::RemUIOp::create(ib, slot, indexConst(ib, len))
+                    .getResult());
+          };
+          auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
+            auto [round, within] = split(ib, slot);
+            return arith::IndexCastOp::create(
+                ib, ib.getIndexType(),
+                memref::LoadOp::create(ib, perm,
+                                       ValueRange{batch, head, round, within}));
+          };
+          auto querySlot = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
+            return arith::AddIOp::create(
+                ib, arith::MulIOp::create(ib, qc, indexConst(ib, chunk)), t);
+          };
+          auto chunkOfInverse = [&](ImplicitLocOpBuilder &ib, Value r,
+                                    Value pos) -> Value {
+            Value slot = arith::IndexCastOp::create(
+                ib, ib.getIndexType(),
+                memref::LoadOp::create(ib, inverse,
+                                       ValueRange{batch, head, r, pos}));
+            Value global = arith::AddIOp::create(
+                ib, arith::MulIOp::create(ib, r, indexConst(ib, len)), slot);
+            return arith::DivUIOp::create(ib, global, indexConst(ib, chunk));
+          };
+          // −log N_ij, N_ij the number of (query copy, key copy) windows where
+          // positions i and j meet over all rounds.
+          auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i,
+                                Value j) -> Value {
+            auto outer = scf::ForOp::create(
+                ib, indexConst(ib, 0), indexConst(ib, rounds),
+                indexConst(ib, 1), ValueRange{indexConst(ib, 0)},
+                [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
+                  ImplicitLocOpBuilder b1(l1, n1);
+                  Value qChunk = chunkOfInverse(b1, r1, i);
+                  auto inner = scf::ForOp::create(
+                      b1, indexConst(b1, 0), indexConst(b1, rounds),
+                      indexConst(b1, 1), ValueRange{c1[0]},
+                      [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
+                        ImplicitLocOpBuilder b2(l2, n2);
+                        Value diff = positiveMod(
+                            b2,
+                            arith::SubIOp::create(b2, chunkOfInverse(b2, r2, j),
+                                                  qChunk),
+                            numChunks);
+                        Value meets = arith::OrIOp::create(
+                            b2,
+                            arith::CmpIOp::create(b2, arith::CmpIPredicate::ule,
+                                                  diff, indexConst(b2, after)),
+                            arith::CmpIOp::create(
+                                b2, arith::CmpIPredicate::uge, diff,
+                                indexConst(b2, numChunks - before)));
+                        Value inc = arith::SelectOp::create(
+                            b2, meets, indexConst(b2, 1), indexConst(b2, 0));
+                        scf::YieldOp::create(
+                            b2,
+                            ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
+                      });
+                  scf::YieldOp::create(b1, inner.getResult(0));
+                });
+            Value n = arith::UIToFPOp::create(
+                ib, ib.getF32Type(),
+                arith::IndexCastOp::create(ib, ib.getI64Type(),
+                                           outer.getResult(0)));
+            return arith::NegFOp::create(ib, math::LogOp::create(ib, n));
+          };
+          BlockCallbacks cb;
+          auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value t) {
+            return positionAt(ib, querySlot(ib, t));
+          };
+          auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
+            Value wIdx = arith::DivUIOp::create(ib, u, indexConst(ib, chunk));
+            Value within = arith::RemUIOp::create(ib, u, indexConst(ib, chunk));
+            Value kc = positiveMod(
+                ib,
+                arith::AddIOp::create(
+                    ib, qc,
+                    arith::SubIOp::create(ib, wIdx, indexConst(ib, before))),
+                numChunks);
+            Value slot = arith::AddIOp::create(
+                ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)),
+                within);
+            return std::make_pair(positionAt(ib, slot), Value());
+          };
+          auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t, Value e,
+                                   Value value) {
+            auto [round, within] = split(ib, querySlot(ib, t));
+            memref::StoreOp::create(ib, fromF32(ib, value, elementType), out,
+                                    ValueRange{batch, head, round, within, e});
+          };
+          auto storeLseFn = [&](ImplicitLocOpBuilder &ib, Value t, Value z) {
+            auto [round, within] = split(ib, querySlot(ib, t));
+            memref::StoreOp::create(ib, z, lse,
+                                    ValueRange{batch, head, round, within});
+          };
+          // function_refs must point at named lambdas that outlive the call.
+          cb.queryPosition = queryPositionFn;
+          cb.keyPosition = keyPositionFn;
+          cb.storeOutput = storeOutputFn;
+          cb.storeLse = storeLseFn;
+          if (op.getDuplicateCorrection())
+            cb.extraScore = duplicates;
+          emitBlock(pb, in, batch, head, cb);
+        });
     rewriter.replaceOp(op, {toTensor(b, out), toTensor(b, lse)});
     return success();
   }
@@ -465,14 +504,14 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
 
     // Fold 1/sqrt(D) into the keys once.
     double scale = 1.0 / std::sqrt(static_cast<double>(dim));
-    Value scaledKeys = generic(
-        b, op.getK(), emptyTensor(b, s, b.getF32Type()),
-        {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::MulFOp::create(ib, toF32(ib, a[0]),
-                                                   f32Const(ib, scale))});
-        })[0];
+    Value scaledKeys =
+        generic(b, op.getK(), emptyTensor(b, s, b.getF32Type()),
+                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
+                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  linalg::YieldOp::create(
+                      ib, ValueRange{arith::MulFOp::create(
+                              ib, toF32(ib, a[0]), f32Const(ib, scale))});
+                })[0];
     auto outType = cast<RankedTensorType>(op.getType());
     Value out = allocBuffer(b, outType);
     Type elementType = outType.getElementType();
@@ -488,37 +527,42 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
 
     forEachBlock(b, s[0], s[1], numChunks,
                  [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
-      Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-      Value first = arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
-      BlockCallbacks cb;
-      auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
-        return arith::AddIOp::create(ib, first, t);
-      };
-      // Keys of chunks outside the sequence do not exist (no wrap-around).
-      auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
-        Value j = arith::SubIOp::create(
-            ib, arith::AddIOp::create(ib, first, u),
-            indexConst(ib, before * chunk));
-        Value exists = arith::AndIOp::create(
-            ib,
-            arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, j,
-                                  indexConst(ib, 0)),
-            arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, j,
-                                  indexConst(ib, len)));
-        return std::make_pair(Value(j), Value(exists));
-      };
-      auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t, Value e,
-                           Value value) {
-        memref::StoreOp::create(
-            ib, fromF32(ib, value, elementType), out,
-            ValueRange{batch, head, arith::AddIOp::create(ib, first, t), e});
-      };
-      // function_refs must point at named lambdas that outlive the call.
-      cb.queryPosition = queryPositionFn;
-      cb.keyPosition = keyPositionFn;
-      cb.storeOutput = storeOutputFn;
-      emitBlock(pb, in, batch, head, cb);
-    });
+                   Value batch = ivs[0], head = ivs[1], qc = ivs[2];
+                   Value first =
+                       arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
+                   BlockCallbacks cb;
+                   auto queryPositionFn = [&](ImplicitLocOpBuilder &ib,
+                                              Value t) -> Value {
+                     return arith::AddIOp::create(ib, first, t);
+                   };
+                   // Keys of chunks outside the sequence do not exist (no
+                   // wrap-around).
+                   auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
+                     Value j = arith::SubIOp::create(
+                         ib, arith::AddIOp::create(ib, first, u),
+                         indexConst(ib, before * chunk));
+                     Value exists = arith::AndIOp::create(
+                         ib,
+                         arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, j,
+                                               indexConst(ib, 0)),
+                         arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, j,
+                                               indexConst(ib, len)));
+                     return std::make_pair(Value(j), Value(exists));
+                   };
+                   auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t,
+                                            Value e, Value value) {
+                     memref::StoreOp::create(
+                         ib, fromF32(ib, value, elementType), out,
+                         ValueRange{batch, head,
+                                    arith::AddIOp::create(ib, first, t), e});
+                   };
+                   // function_refs must point at named lambdas that outlive the
+                   // call.
+                   cb.queryPosition = queryPositionFn;
+                   cb.keyPosition = keyPositionFn;
+                   cb.storeOutput = storeOutputFn;
+                   emitBlock(pb, in, batch, head, cb);
+                 });
     (void)numChunks;
     rewriter.replaceOp(op, toTensor(b, out));
     return success();

@@ -117,18 +117,62 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
             l = qkType.getDimSize(2), r = rotType.getDimSize(2),
             k = rotType.getDimSize(3);
 
-    // Loops (b, h, r, i, k, d); rotated[b, h, r, i, k] = Σ_d
-    // x[b,h,i,d]·R[h,d,r,k].
-    Value rotated = generic(
-        b, ValueRange{op.getQk(), op.getRotations()},
-        filledTensor(b, {bsz, h, r, l, k}, 0.0),
-        {projection(ctx, 6, {0, 1, 3, 5}), projection(ctx, 6, {1, 5, 2, 4}),
-         projection(ctx, 6, {0, 1, 2, 3, 4})},
-        6, {5}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value p = arith::MulFOp::create(ib, toF32(ib, a[0]), toF32(ib, a[1]));
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::AddFOp::create(ib, a[2], p)});
+    // Per (batch, head): rotated[b, h] = x[b, h] · R[h] as one [L, D] ×
+    // [D, R·K] matmul (a register-blocked kernel after bufferization).
+    Type f32 = b.getF32Type();
+    Value xF32 = generic(
+        b, op.getQk(), emptyTensor(b, qkType.getShape(), f32),
+        {identity(ctx, 4), identity(ctx, 4)}, 4, {},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
         })[0];
+    Value rotF32 = generic(
+        b, op.getRotations(), emptyTensor(b, rotType.getShape(), f32),
+        {identity(ctx, 4), identity(ctx, 4)}, 4, {},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
+        })[0];
+    int64_t dim = qkType.getDimSize(3);
+    Value rotFlat = tensor::CollapseShapeOp::create(
+        b, rotF32, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+    auto loop = scf::ForOp::create(
+        b, indexConst(b, 0), indexConst(b, bsz * h), indexConst(b, 1),
+        ValueRange{emptyTensor(b, {bsz, h, l, r * k}, f32)},
+        [&](OpBuilder &nested, Location loc, Value bh, ValueRange iter) {
+          ImplicitLocOpBuilder ib(loc, nested);
+          Value bi = arith::DivUIOp::create(ib, bh, indexConst(ib, h));
+          Value hi = arith::RemUIOp::create(ib, bh, indexConst(ib, h));
+          SmallVector<OpFoldResult> one(4, ib.getIndexAttr(1));
+          Value x = tensor::ExtractSliceOp::create(
+              ib, RankedTensorType::get({l, dim}, f32), xF32,
+              ArrayRef<OpFoldResult>{bi, hi, ib.getIndexAttr(0),
+                                     ib.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{ib.getIndexAttr(1), ib.getIndexAttr(1),
+                                     ib.getIndexAttr(l), ib.getIndexAttr(dim)},
+              one);
+          Value rot = tensor::ExtractSliceOp::create(
+              ib, RankedTensorType::get({dim, r * k}, f32), rotFlat,
+              ArrayRef<OpFoldResult>{hi, ib.getIndexAttr(0),
+                                     ib.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{ib.getIndexAttr(1), ib.getIndexAttr(dim),
+                                     ib.getIndexAttr(r * k)},
+              SmallVector<OpFoldResult>(3, ib.getIndexAttr(1)));
+          Value acc = filledTensor(ib, {l, r * k}, 0.0);
+          Value prod = linalg::MatmulOp::create(ib, TypeRange{acc.getType()},
+                                                ValueRange{x, rot},
+                                                ValueRange{acc})
+                           .getResult(0);
+          Value updated = tensor::InsertSliceOp::create(
+              ib, prod, iter[0],
+              ArrayRef<OpFoldResult>{bi, hi, ib.getIndexAttr(0),
+                                     ib.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{ib.getIndexAttr(1), ib.getIndexAttr(1),
+                                     ib.getIndexAttr(l),
+                                     ib.getIndexAttr(r * k)},
+              one);
+          scf::YieldOp::create(ib, ValueRange{updated});
+        });
+    Value rotated = loop.getResult(0); // [B, H, L, R·K]
 
     ArrayRef<int64_t> factors = op.getNBuckets();
     Value buckets = generic(
@@ -147,10 +191,12 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
                 ValueRange(init),
                 [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
                   ImplicitLocOpBuilder lb(loc, nested);
-                  Value col =
-                      arith::AddIOp::create(lb, j, indexConst(lb, column));
+                  // Column r·K + column + j of rotated[b, h, i].
+                  Value col = arith::AddIOp::create(
+                      lb, arith::MulIOp::create(lb, iv[2], indexConst(lb, k)),
+                      arith::AddIOp::create(lb, j, indexConst(lb, column)));
                   Value v = tensor::ExtractOp::create(
-                      lb, rotated, ValueRange{iv[0], iv[1], iv[2], iv[3], col});
+                      lb, rotated, ValueRange{iv[0], iv[1], iv[3], col});
                   Value best = acc[0], arg = acc[1];
                   // Candidate j (value v) then half + j (value −v); a larger
                   // value wins, an equal one only with a lower index.
