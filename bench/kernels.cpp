@@ -2,7 +2,8 @@
 //
 // Compiles single reformer ops through rf-cpu-pipeline (JIT, host CPU),
 // times them, and prints one line per case as tab-separated values:
-//   case  shape  median_ms  gflops  baseline  baseline_median_ms  baseline_gflops
+//   case  shape  median_ms  gflops  baseline  baseline_median_ms
+//   baseline_gflops
 // Baselines: OpenBLAS cblas_sgemm (loaded with dlopen when present) for the
 // matmuls, a register-resident FMA loop for the core's peak.
 //
@@ -54,9 +55,9 @@ __attribute__((target("avx512f"))) double peakGflops() {
   for (long i = 0; i < iters; ++i)
     for (auto &a : acc)
       a = _mm512_fmadd_ps(a, x, y);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                           start)
-                 .count();
+  double s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   float sink = 0;
   for (auto &a : acc)
     sink += _mm512_reduce_add_ps(a);

@@ -3,8 +3,8 @@
 #include "reformer/Pipelines/CpuPipeline.h"
 
 #include "mlir/Pass/PassRegistry.h"
-#include "llvm/Support/raw_ostream.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
@@ -21,14 +21,14 @@ int64_t reformer::hostVectorLanes() {
 
 SmallVector<PipelineStage>
 reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
-  int64_t lanes = options.vectorLanes ? int64_t(options.vectorLanes)
-                                      : hostVectorLanes();
+  int64_t lanes =
+      options.vectorLanes ? int64_t(options.vectorLanes) : hostVectorLanes();
   // Register blocks of rows × 2 vectors: 16 accumulators fit the 32 zmm
   // registers of AVX-512; 12 fit the 16 registers of AVX2 and SSE.
   int64_t rows = lanes >= 16 ? 8 : 6;
-  std::string matmuls = "func.func(rf-vectorize-matmuls{lanes=" +
-                        std::to_string(lanes) +
-                        " rows=" + std::to_string(rows) + "}),";
+  std::string matmuls =
+      "func.func(rf-vectorize-matmuls{lanes=" + std::to_string(lanes) +
+      " rows=" + std::to_string(rows) + "}),";
   SmallVector<PipelineStage> stages = {
       // Record the ABI while signatures are still tensors.
       {"abi", "rf-record-abi"},

@@ -58,8 +58,11 @@ static cl::opt<std::string>
             cl::init(""));
 static cl::opt<bool> emitLoss("emit-loss",
                               cl::desc("For configs: also compile @loss"));
-static cl::opt<bool> parallel("parallel",
-                              cl::desc("Run parallel loops on OpenMP threads"));
+static cl::opt<bool> parallel(
+    "parallel",
+    cl::desc("Run parallel loops on OpenMP threads, linking libomp "
+             "(default; --parallel=false for a single-threaded library)"),
+    cl::init(true));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "reformer-compile") << message << "\n";

@@ -99,9 +99,9 @@ void emitPack(ImplicitLocOpBuilder &b, const KernelShape &s, Value bMat,
         ImplicitLocOpBuilder ib(loc, nested);
         for (int64_t v = 0; v < 2; ++v) {
           Value col = arith::AddIOp::create(ib, n0, idx(ib, v * s.lanes));
-          Value row = vector::TransferReadOp::create(
-              ib, vecType, bMat, ValueRange{k, col}, zero,
-              ArrayRef<bool>(bounds));
+          Value row = vector::TransferReadOp::create(ib, vecType, bMat,
+                                                     ValueRange{k, col}, zero,
+                                                     ArrayRef<bool>(bounds));
           vector::StoreOp::create(ib, row, packed,
                                   ValueRange{jp, k, idx(ib, v * s.lanes)});
         }
@@ -118,10 +118,10 @@ void emitRowRange(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
   auto forPanel = [&](ImplicitLocOpBuilder &pb, Value jp, bool inBounds) {
     Value n0 = arith::MulIOp::create(pb, jp, idx(pb, cols));
     // The panel as a [K, cols] view of the packed buffer.
-    auto panelType = MemRefType::get(
-        {s.k, cols}, pb.getF32Type(),
-        StridedLayoutAttr::get(pb.getContext(), ShapedType::kDynamic,
-                               {cols, 1}));
+    auto panelType =
+        MemRefType::get({s.k, cols}, pb.getF32Type(),
+                        StridedLayoutAttr::get(
+                            pb.getContext(), ShapedType::kDynamic, {cols, 1}));
     SmallVector<OpFoldResult> offsets = {jp, pb.getIndexAttr(0),
                                          pb.getIndexAttr(0)};
     SmallVector<OpFoldResult> sizes = {pb.getIndexAttr(1), pb.getIndexAttr(s.k),
@@ -142,18 +142,16 @@ void emitRowRange(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
           });
     for (int64_t r = blocks * s.rows; r < count; ++r)
       emitBlock(pb, s, a, panel, c,
-                arith::AddIOp::create(pb, mStart, idx(pb, r)), n0, 1,
-                inBounds);
+                arith::AddIOp::create(pb, mStart, idx(pb, r)), n0, 1, inBounds);
   };
   if (fullPanels > 0)
-    scf::ForOp::create(b, idx(b, 0), idx(b, fullPanels), idx(b, 1),
-                       ValueRange{},
-                       [&](OpBuilder &nested, Location loc, Value jp,
-                           ValueRange) {
-                         ImplicitLocOpBuilder ib(loc, nested);
-                         forPanel(ib, jp, /*inBounds=*/true);
-                         scf::YieldOp::create(ib);
-                       });
+    scf::ForOp::create(
+        b, idx(b, 0), idx(b, fullPanels), idx(b, 1), ValueRange{},
+        [&](OpBuilder &nested, Location loc, Value jp, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nested);
+          forPanel(ib, jp, /*inBounds=*/true);
+          scf::YieldOp::create(ib);
+        });
   if (s.n % cols != 0)
     forPanel(b, idx(b, fullPanels), /*inBounds=*/false);
 }
@@ -222,8 +220,8 @@ struct RfVectorizeMatmulsPass
             ValueRange{idx(b, 1)},
             [&](OpBuilder &nested, Location loc, ValueRange ivs) {
               ImplicitLocOpBuilder ib(loc, nested);
-              Value mStart = arith::MulIOp::create(ib, ivs[0],
-                                                   idx(ib, kRowBlock));
+              Value mStart =
+                  arith::MulIOp::create(ib, ivs[0], idx(ib, kRowBlock));
               emitRowRange(ib, s, a, packed, c, mStart, kRowBlock);
               scf::ReduceOp::create(ib);
             });

@@ -120,18 +120,18 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
     // Per (batch, head): rotated[b, h] = x[b, h] · R[h] as one [L, D] ×
     // [D, R·K] matmul (a register-blocked kernel after bufferization).
     Type f32 = b.getF32Type();
-    Value xF32 = generic(
-        b, op.getQk(), emptyTensor(b, qkType.getShape(), f32),
-        {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
-        })[0];
-    Value rotF32 = generic(
-        b, op.getRotations(), emptyTensor(b, rotType.getShape(), f32),
-        {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
-        })[0];
+    Value xF32 =
+        generic(b, op.getQk(), emptyTensor(b, qkType.getShape(), f32),
+                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
+                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
+                })[0];
+    Value rotF32 =
+        generic(b, op.getRotations(), emptyTensor(b, rotType.getShape(), f32),
+                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
+                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
+                })[0];
     int64_t dim = qkType.getDimSize(3);
     Value rotFlat = tensor::CollapseShapeOp::create(
         b, rotF32, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
@@ -158,10 +158,10 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
                                      ib.getIndexAttr(r * k)},
               SmallVector<OpFoldResult>(3, ib.getIndexAttr(1)));
           Value acc = filledTensor(ib, {l, r * k}, 0.0);
-          Value prod = linalg::MatmulOp::create(ib, TypeRange{acc.getType()},
-                                                ValueRange{x, rot},
-                                                ValueRange{acc})
-                           .getResult(0);
+          Value prod =
+              linalg::MatmulOp::create(ib, TypeRange{acc.getType()},
+                                       ValueRange{x, rot}, ValueRange{acc})
+                  .getResult(0);
           Value updated = tensor::InsertSliceOp::create(
               ib, prod, iter[0],
               ArrayRef<OpFoldResult>{bi, hi, ib.getIndexAttr(0),
@@ -258,7 +258,9 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
         ValueRange{one, one, one},
         [&](OpBuilder &nested, Location loc, ValueRange ivs) {
           ImplicitLocOpBuilder pb(loc, nested);
-          Value counts = memref::AllocaOp::create(
+          // Heap, not stack: a parallel loop run serially has no allocation
+          // scope per iteration.
+          Value counts = memref::AllocOp::create(
               pb, MemRefType::get({numBuckets}, pb.getIndexType()));
           auto bucketAt = [&](ImplicitLocOpBuilder &ib, Value i) {
             Value raw = memref::LoadOp::create(

@@ -21,15 +21,20 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 
 // -----
 
-// LSH attention: decomposed, then each step lowered; the attention itself is
-// a parallel loop over (batch, head, query chunk) with per-query scratch of
-// D floats and no score buffer.
+// LSH attention: decomposed, then each step lowered. Hashing is a
+// per-head [L, D] × [D, R·K] matmul; the sort a counting sort per round;
+// the attention a parallel loop over (batch, head, query chunk) whose
+// scratch is a c × W·c score block (16 × 32 here), never L × L.
 // CHECK-LABEL: func.func @lsh
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<1x2x2x64x4xf32>)
-// CHECK: memref.alloca() : memref<8xindex>
+// CHECK: linalg.matmul {{.*}} -> tensor<64x8xf32>
+// CHECK: scf.parallel
+// CHECK: memref.alloc() : memref<8xindex>
 // CHECK: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c8{{.*}})
-// CHECK: memref.alloca() : memref<16xf32>
-// CHECK: math.exp
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x32xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x16xf32>, memref<16x32xf32>) outs(%{{.*}} : memref<16x32xf32>)
+// CHECK: math.exp {{.*}} : vector<16xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<16x16xf32>)
 // CHECK-NOT: reformer.
 func.func @lsh(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
   %o = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, seed = 1 : i64}
