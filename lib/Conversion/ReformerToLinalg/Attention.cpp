@@ -120,6 +120,11 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     copyRow(ib, in.queries, ValueRange{batch, head, i}, q, ValueRange{t}, d,
             Value());
   });
+  // Keys are gathered as rows and transposed 16 × 16 tiles at a time in
+  // registers when the shapes allow (element-wise transposed stores become
+  // slow scatters).
+  bool tiled = w % kLanes == 0 && d % kLanes == 0;
+  Value kRows = tiled ? scratch(b, {w, d}, f32) : Value();
   // Gather the keys (transposed, for the score matmul) and values; absent
   // keys get position −1, zeros and a −inf bias.
   forLoop(b, zero, indexConst(b, w), 1, [&](ImplicitLocOpBuilder &ib, Value u) {
@@ -142,16 +147,40 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     }
     memref::StoreOp::create(ib, bias, kbias, ValueRange{u});
     memref::StoreOp::create(ib, pos, kpos, ValueRange{u});
-    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
-      Value k = toF32(lb, memref::LoadOp::create(
-                              lb, in.keys, ValueRange{batch, head, safe, e}));
-      if (exists)
-        k = arith::SelectOp::create(lb, exists, k, f32Const(lb, 0.0));
-      memref::StoreOp::create(lb, k, kt, ValueRange{e, u});
-    });
+    if (tiled) {
+      copyRow(ib, in.keys, ValueRange{batch, head, safe}, kRows, ValueRange{u},
+              d, exists);
+    } else {
+      forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
+        Value k = toF32(lb, memref::LoadOp::create(
+                                lb, in.keys, ValueRange{batch, head, safe, e}));
+        if (exists)
+          k = arith::SelectOp::create(lb, exists, k, f32Const(lb, 0.0));
+        memref::StoreOp::create(lb, k, kt, ValueRange{e, u});
+      });
+    }
     copyRow(ib, in.values, ValueRange{batch, head, safe}, v, ValueRange{u}, d,
             exists);
   });
+
+  if (tiled) {
+    auto tileType = VectorType::get({kLanes, kLanes}, f32);
+    SmallVector<bool> inBounds = {true, true};
+    forLoop(b, zero, indexConst(b, w), kLanes,
+            [&](ImplicitLocOpBuilder &ib, Value u0) {
+              forLoop(ib, zero, dim, kLanes,
+                      [&](ImplicitLocOpBuilder &lb, Value e0) {
+                        Value tile = vector::TransferReadOp::create(
+                            lb, tileType, kRows, ValueRange{u0, e0},
+                            f32Const(lb, 0.0), ArrayRef<bool>(inBounds));
+                        Value flipped = vector::TransposeOp::create(
+                            lb, tile, ArrayRef<int64_t>{1, 0});
+                        vector::TransferWriteOp::create(
+                            lb, flipped, kt, ValueRange{e0, u0},
+                            ArrayRef<bool>(inBounds));
+                      });
+            });
+  }
 
   // Scores.
   linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{s});

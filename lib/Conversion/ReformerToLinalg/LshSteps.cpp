@@ -174,6 +174,9 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
         });
     Value rotated = loop.getResult(0); // [B, H, L, R·K]
 
+    // argmax over [v ; −v] in one pass: the first maximum and the first
+    // minimum of v; −v's block comes second, so it wins only when strictly
+    // larger (the lowest index wins ties, as in trax).
     ArrayRef<int64_t> factors = op.getNBuckets();
     Value buckets = generic(
         b, ValueRange{}, emptyTensor(b, outType.getShape(), b.getI32Type()),
@@ -181,51 +184,52 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
           SmallVector<Value> iv = loopIndices(ib, 4);
           Value bucket = indexConst(ib, 0);
           int64_t column = 0, multiplier = 1;
+          Value rowStart = arith::MulIOp::create(ib, iv[2], indexConst(ib, k));
           for (int64_t f : factors) {
             int64_t half = f / 2;
-            Value init[] = {
-                f32Const(ib, -std::numeric_limits<double>::infinity()),
-                indexConst(ib, 0)};
+            auto at = [&](ImplicitLocOpBuilder &lb, Value j) -> Value {
+              Value col = arith::AddIOp::create(
+                  lb, rowStart,
+                  arith::AddIOp::create(lb, j, indexConst(lb, column)));
+              return tensor::ExtractOp::create(
+                  lb, rotated, ValueRange{iv[0], iv[1], iv[3], col});
+            };
+            Value first = at(ib, indexConst(ib, 0));
+            Value init[] = {first, indexConst(ib, 0), first,
+                            indexConst(ib, 0)};
             auto loop = scf::ForOp::create(
-                ib, indexConst(ib, 0), indexConst(ib, half), indexConst(ib, 1),
+                ib, indexConst(ib, 1), indexConst(ib, half), indexConst(ib, 1),
                 ValueRange(init),
                 [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
                   ImplicitLocOpBuilder lb(loc, nested);
-                  // Column r·K + column + j of rotated[b, h, i].
-                  Value col = arith::AddIOp::create(
-                      lb, arith::MulIOp::create(lb, iv[2], indexConst(lb, k)),
-                      arith::AddIOp::create(lb, j, indexConst(lb, column)));
-                  Value v = tensor::ExtractOp::create(
-                      lb, rotated, ValueRange{iv[0], iv[1], iv[3], col});
-                  Value best = acc[0], arg = acc[1];
-                  // Candidate j (value v) then half + j (value −v); a larger
-                  // value wins, an equal one only with a lower index.
-                  auto consider = [&](Value value, Value index) {
-                    Value greater = arith::CmpFOp::create(
-                        lb, arith::CmpFPredicate::OGT, value, best);
-                    Value equal = arith::CmpFOp::create(
-                        lb, arith::CmpFPredicate::OEQ, value, best);
-                    Value lower = arith::CmpIOp::create(
-                        lb, arith::CmpIPredicate::ult, index, arg);
-                    Value take = arith::OrIOp::create(
-                        lb, greater, arith::AndIOp::create(lb, equal, lower));
-                    best = arith::SelectOp::create(lb, take, value, best);
-                    arg = arith::SelectOp::create(lb, take, index, arg);
-                  };
-                  consider(v, j);
-                  consider(arith::NegFOp::create(lb, v),
-                           arith::AddIOp::create(lb, j, indexConst(lb, half)));
-                  scf::YieldOp::create(lb, ValueRange{best, arg});
+                  Value v = at(lb, j);
+                  Value larger = arith::CmpFOp::create(
+                      lb, arith::CmpFPredicate::OGT, v, acc[0]);
+                  Value smaller = arith::CmpFOp::create(
+                      lb, arith::CmpFPredicate::OLT, v, acc[2]);
+                  scf::YieldOp::create(
+                      lb, ValueRange{
+                              arith::SelectOp::create(lb, larger, v, acc[0]),
+                              arith::SelectOp::create(lb, larger, j, acc[1]),
+                              arith::SelectOp::create(lb, smaller, v, acc[2]),
+                              arith::SelectOp::create(lb, smaller, j, acc[3])});
                 });
+            Value negMin = arith::NegFOp::create(ib, loop.getResult(2));
+            Value useMax = arith::CmpFOp::create(
+                ib, arith::CmpFPredicate::OGE, loop.getResult(0), negMin);
+            Value h = arith::SelectOp::create(
+                ib, useMax, loop.getResult(1),
+                arith::AddIOp::create(ib, loop.getResult(3),
+                                      indexConst(ib, half)));
             bucket = arith::AddIOp::create(
                 ib, bucket,
-                arith::MulIOp::create(ib, loop.getResult(1),
-                                      indexConst(ib, multiplier)));
+                arith::MulIOp::create(ib, h, indexConst(ib, multiplier)));
             column += half;
             multiplier *= f;
           }
-          linalg::YieldOp::create(ib, ValueRange{arith::IndexCastOp::create(
-                                          ib, ib.getI32Type(), bucket)});
+          linalg::YieldOp::create(
+              ib, ValueRange{arith::IndexCastOp::create(ib, ib.getI32Type(),
+                                                        bucket)});
         })[0];
     rewriter.replaceOp(op, buckets);
     return success();
@@ -370,22 +374,29 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
                   linalg::YieldOp::create(
                       ib, ValueRange{arith::AddFOp::create(ib, a[2], e)});
                 })[0];
-    // Loops (b, h, i, d, r).
-    Type elementType = outType.getElementType();
-    AffineMap row5 = projection(ctx, 5, {0, 1, 2});
-    Value acc = generic(
-        b, ValueRange{op.getOut(), op.getLse(), max, den},
-        filledTensor(b, {s[0], s[1], s[3], s[4]}, 0.0),
-        {projection(ctx, 5, {0, 1, 4, 2, 3}), projection(ctx, 5, {0, 1, 4, 2}),
-         row5, row5, projection(ctx, 5, {0, 1, 2, 3})},
-        5, {4}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value w = arith::DivFOp::create(
-              ib,
-              math::ExpOp::create(ib, arith::SubFOp::create(ib, a[1], a[2])),
-              a[3]);
-          Value term = arith::MulFOp::create(ib, w, toF32(ib, a[0]));
+    // The round weights once per (b, h, r, i), not once per element of D.
+    Value weights = generic(
+        b, ValueRange{op.getLse(), max, den},
+        emptyTensor(b, {s[0], s[1], s[2], s[3]}, b.getF32Type()),
+        {identity(ctx, 4), projection(ctx, 4, {0, 1, 3}),
+         projection(ctx, 4, {0, 1, 3}), identity(ctx, 4)},
+        4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value e =
+              math::ExpOp::create(ib, arith::SubFOp::create(ib, a[0], a[1]));
           linalg::YieldOp::create(
-              ib, ValueRange{arith::AddFOp::create(ib, a[4], term)});
+              ib, ValueRange{arith::DivFOp::create(ib, e, a[2])});
+        })[0];
+    // Loops (b, h, i, r, d): d innermost, contiguous in both operands.
+    Type elementType = outType.getElementType();
+    Value acc = generic(
+        b, ValueRange{op.getOut(), weights},
+        filledTensor(b, {s[0], s[1], s[3], s[4]}, 0.0),
+        {projection(ctx, 5, {0, 1, 3, 2, 4}), projection(ctx, 5, {0, 1, 3, 2}),
+         projection(ctx, 5, {0, 1, 2, 4})},
+        5, {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value term = arith::MulFOp::create(ib, a[1], toF32(ib, a[0]));
+          linalg::YieldOp::create(
+              ib, ValueRange{arith::AddFOp::create(ib, a[2], term)});
         })[0];
     if (!elementType.isF32())
       acc =
