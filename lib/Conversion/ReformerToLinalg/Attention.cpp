@@ -240,9 +240,12 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     Value qi = memref::LoadOp::create(ib, qpos, ValueRange{t});
     Value negInf = f32Const(ib, -std::numeric_limits<double>::infinity());
     // Pass 1: masked scores and their maximum.
+    // Lane-wise running max/sum, reduced once per row: a scalar-carried
+    // reduction per vector would be a strict chain of 16 dependent ops.
+    Value negInfVec = vector::BroadcastOp::create(ib, vecType, negInf);
     auto vmax = scf::ForOp::create(
         ib, zero, indexConst(ib, full), indexConst(ib, kLanes),
-        ValueRange{negInf},
+        ValueRange{negInfVec},
         [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
           ImplicitLocOpBuilder lb(loc, nested);
           Value sv = vector::LoadOp::create(lb, vecType, s, ValueRange{t, u});
@@ -251,13 +254,14 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
               vector::LoadOp::create(lb, vecType, kbias, ValueRange{u});
           Value x = maskedScore(lb, sv, pos, bias, qi, true);
           vector::StoreOp::create(lb, x, s, ValueRange{t, u});
-          Value m = vector::ReductionOp::create(
-              lb, vector::CombiningKind::MAXIMUMF, x, acc[0]);
-          scf::YieldOp::create(lb, ValueRange{m});
+          scf::YieldOp::create(
+              lb, ValueRange{arith::MaximumFOp::create(lb, acc[0], x)});
         });
+    Value vmaxScalar = vector::ReductionOp::create(
+        ib, vector::CombiningKind::MAXIMUMF, vmax.getResult(0));
     auto smax = scf::ForOp::create(
         ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
-        ValueRange{vmax.getResult(0)},
+        ValueRange{vmaxScalar},
         [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
           ImplicitLocOpBuilder lb(loc, nested);
           Value sv = memref::LoadOp::create(lb, s, ValueRange{t, u});
@@ -271,21 +275,23 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     Value m = smax.getResult(0);
     // Pass 2: p = exp(x − max), and their sum.
     Value mv = vector::BroadcastOp::create(ib, vecType, m);
+    Value zeroVec = vector::BroadcastOp::create(ib, vecType, f32Const(ib, 0.0));
     auto vsum = scf::ForOp::create(
         ib, zero, indexConst(ib, full), indexConst(ib, kLanes),
-        ValueRange{f32Const(ib, 0.0)},
+        ValueRange{zeroVec},
         [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
           ImplicitLocOpBuilder lb(loc, nested);
           Value x = vector::LoadOp::create(lb, vecType, s, ValueRange{t, u});
           Value p = math::ExpOp::create(lb, arith::SubFOp::create(lb, x, mv));
           vector::StoreOp::create(lb, p, s, ValueRange{t, u});
-          scf::YieldOp::create(lb,
-                               ValueRange{vector::ReductionOp::create(
-                                   lb, vector::CombiningKind::ADD, p, acc[0])});
+          scf::YieldOp::create(
+              lb, ValueRange{arith::AddFOp::create(lb, acc[0], p)});
         });
+    Value vsumScalar = vector::ReductionOp::create(
+        ib, vector::CombiningKind::ADD, vsum.getResult(0));
     auto ssum = scf::ForOp::create(
         ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
-        ValueRange{vsum.getResult(0)},
+        ValueRange{vsumScalar},
         [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
           ImplicitLocOpBuilder lb(loc, nested);
           Value x = memref::LoadOp::create(lb, s, ValueRange{t, u});
