@@ -51,12 +51,13 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
     stages.push_back({"openmp", "convert-scf-to-openmp"});
   // memref lowering precedes scf-to-cf: the OpenMP conversion wraps loop
   // bodies in memref.alloca_scope, which needs the structured form.
-  std::string llvm = "expand-strided-metadata,lower-affine,"
-                     "convert-math-to-llvm,convert-math-to-libm,"
-                     "convert-vector-to-llvm{vector-transpose-lowering=shuffle16x16},"
-                     "finalize-memref-to-llvm,"
-                     "convert-scf-to-cf,"
-                     "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},";
+  std::string llvm =
+      "expand-strided-metadata,lower-affine,"
+      "convert-math-to-llvm,convert-math-to-libm,"
+      "convert-vector-to-llvm{vector-transpose-lowering=shuffle16x16},"
+      "finalize-memref-to-llvm,"
+      "convert-scf-to-cf,"
+      "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},";
   // After func-to-llvm: the OpenMP conversion would otherwise convert the
   // functions itself, without bare pointers.
   if (options.parallel)

@@ -195,8 +195,7 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
                   lb, rotated, ValueRange{iv[0], iv[1], iv[3], col});
             };
             Value first = at(ib, indexConst(ib, 0));
-            Value init[] = {first, indexConst(ib, 0), first,
-                            indexConst(ib, 0)};
+            Value init[] = {first, indexConst(ib, 0), first, indexConst(ib, 0)};
             auto loop = scf::ForOp::create(
                 ib, indexConst(ib, 1), indexConst(ib, half), indexConst(ib, 1),
                 ValueRange(init),
@@ -215,8 +214,8 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
                               arith::SelectOp::create(lb, smaller, j, acc[3])});
                 });
             Value negMin = arith::NegFOp::create(ib, loop.getResult(2));
-            Value useMax = arith::CmpFOp::create(
-                ib, arith::CmpFPredicate::OGE, loop.getResult(0), negMin);
+            Value useMax = arith::CmpFOp::create(ib, arith::CmpFPredicate::OGE,
+                                                 loop.getResult(0), negMin);
             Value h = arith::SelectOp::create(
                 ib, useMax, loop.getResult(1),
                 arith::AddIOp::create(ib, loop.getResult(3),
@@ -227,9 +226,8 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
             column += half;
             multiplier *= f;
           }
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::IndexCastOp::create(ib, ib.getI32Type(),
-                                                        bucket)});
+          linalg::YieldOp::create(ib, ValueRange{arith::IndexCastOp::create(
+                                          ib, ib.getI32Type(), bucket)});
         })[0];
     rewriter.replaceOp(op, buckets);
     return success();
@@ -375,17 +373,17 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
                       ib, ValueRange{arith::AddFOp::create(ib, a[2], e)});
                 })[0];
     // The round weights once per (b, h, r, i), not once per element of D.
-    Value weights = generic(
-        b, ValueRange{op.getLse(), max, den},
-        emptyTensor(b, {s[0], s[1], s[2], s[3]}, b.getF32Type()),
-        {identity(ctx, 4), projection(ctx, 4, {0, 1, 3}),
-         projection(ctx, 4, {0, 1, 3}), identity(ctx, 4)},
-        4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value e =
-              math::ExpOp::create(ib, arith::SubFOp::create(ib, a[0], a[1]));
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::DivFOp::create(ib, e, a[2])});
-        })[0];
+    Value weights =
+        generic(b, ValueRange{op.getLse(), max, den},
+                emptyTensor(b, {s[0], s[1], s[2], s[3]}, b.getF32Type()),
+                {identity(ctx, 4), projection(ctx, 4, {0, 1, 3}),
+                 projection(ctx, 4, {0, 1, 3}), identity(ctx, 4)},
+                4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  Value e = math::ExpOp::create(
+                      ib, arith::SubFOp::create(ib, a[0], a[1]));
+                  linalg::YieldOp::create(
+                      ib, ValueRange{arith::DivFOp::create(ib, e, a[2])});
+                })[0];
     // Loops (b, h, i, r, d): d innermost, contiguous in both operands.
     Type elementType = outType.getElementType();
     Value acc = generic(
