@@ -3,6 +3,7 @@
 #include "reformer/Runtime/Params.h"
 
 #include "reformer/Runtime/Npy.h"
+#include "reformer/Runtime/Safetensors.h"
 
 #include <algorithm>
 #include <random>
@@ -41,31 +42,49 @@ Status initParams(const FunctionAbi &function, uint64_t seed, ParamMap &out) {
   return Status::ok();
 }
 
-Status loadParams(const FunctionAbi &function, const std::string &dir,
+static bool isSafetensors(const std::string &path) {
+  return endsWith(path, ".safetensors");
+}
+
+Status loadParams(const FunctionAbi &function, const std::string &path,
                   ParamMap &out) {
+  std::map<std::string, Tensor> file;
+  if (isSafetensors(path))
+    if (Status s = readSafetensors(path, file); !s)
+      return s;
   for (const ArgAbi &arg : function.args) {
     if (arg.kind != ArgKind::Param)
       continue;
-    std::string path = dir + "/" + arg.spec.name + ".npy";
+    std::string where = path;
     Tensor t;
-    if (Status s = readNpy(path, t); !s)
-      return s;
+    if (isSafetensors(path)) {
+      auto it = file.find(arg.spec.name);
+      if (it == file.end())
+        return Status::fail(path + ": no tensor '" + arg.spec.name + "' (" +
+                            arg.spec.describe() + ")");
+      t = std::move(it->second);
+    } else {
+      where = path + "/" + arg.spec.name + ".npy";
+      if (Status s = readNpy(where, t); !s)
+        return s;
+    }
     if (t.spec().dtype != arg.spec.dtype || t.spec().shape != arg.spec.shape)
-      return Status::fail(path + ": expected " + arg.spec.describe() +
-                          ", got " + t.spec().describe());
-    TensorSpec named = t.spec();
-    named.name = arg.spec.name;
-    Tensor renamed(named);
-    std::copy_n(static_cast<const char *>(t.data()), named.numBytes(),
-                static_cast<char *>(renamed.data()));
-    out[arg.spec.name] = std::move(renamed);
+      return Status::fail(where + ": parameter '" + arg.spec.name +
+                          "' expects " + arg.spec.describe() + ", got " +
+                          t.spec().describe());
+    Tensor named(arg.spec);
+    std::copy_n(static_cast<const char *>(t.data()), arg.spec.numBytes(),
+                static_cast<char *>(named.data()));
+    out[arg.spec.name] = std::move(named);
   }
   return Status::ok();
 }
 
-Status saveParams(const ParamMap &params, const std::string &dir) {
+Status saveParams(const ParamMap &params, const std::string &path) {
+  if (isSafetensors(path))
+    return writeSafetensors(path, params);
   for (const auto &[name, tensor] : params)
-    if (Status s = writeNpy(dir + "/" + name + ".npy", tensor); !s)
+    if (Status s = writeNpy(path + "/" + name + ".npy", tensor); !s)
       return s;
   return Status::ok();
 }

@@ -28,16 +28,18 @@ const char *kUsage = R"(usage: reformer-run MODULE.so [options]
   --input NAME=FILE.npy       an input of the function (repeatable)
   --output NAME=FILE.npy      write an output to a file (repeatable); outputs
                               not named are summarized on stdout
-  --params=DIR                read parameters from DIR/<name>.npy
+  --params=PATH               read parameters from FILE.safetensors or from
+                              DIR/<name>.npy
   --init-seed=N               initialize parameters from seed N (default 0)
-  --save-params=DIR           write the parameters used to DIR/<name>.npy
+  --save-params=PATH          write the parameters used (FILE.safetensors or
+                              DIR/<name>.npy)
   --eval-bytes=FILE           evaluate @loss over FILE (a byte sequence such
                               as enwik8) and report nats and bits per byte
   --max-windows=N             evaluate at most N windows (default: all)
 )";
 
 struct Options {
-  std::string module, function = "forward", paramsDir, saveDir, evalBytes;
+  std::string module, function = "forward", paramsPath, savePath, evalBytes;
   std::vector<std::pair<std::string, std::string>> inputs, outputs;
   uint64_t seed = 0;
   int64_t maxWindows = -1;
@@ -85,9 +87,9 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       if (!pair(*v, "--output", o.outputs))
         return false;
     } else if (auto v = valueOf(i, arg, "--params")) {
-      o.paramsDir = *v;
+      o.paramsPath = *v;
     } else if (auto v = valueOf(i, arg, "--save-params")) {
-      o.saveDir = *v;
+      o.savePath = *v;
     } else if (auto v = valueOf(i, arg, "--eval-bytes")) {
       o.evalBytes = *v;
     } else if (auto v = valueOf(i, arg, "--init-seed")) {
@@ -238,12 +240,12 @@ int main(int argc, char **argv) {
     return fail(o.module + ": no function '" + fnName + "' (see --list)");
 
   ParamMap params;
-  Status loaded = o.paramsDir.empty() ? initParams(*fn, o.seed, params)
-                                      : loadParams(*fn, o.paramsDir, params);
+  Status loaded = o.paramsPath.empty() ? initParams(*fn, o.seed, params)
+                                      : loadParams(*fn, o.paramsPath, params);
   if (!loaded)
     return fail(loaded.error);
-  if (!o.saveDir.empty())
-    if (Status s = saveParams(params, o.saveDir); !s)
+  if (!o.savePath.empty())
+    if (Status s = saveParams(params, o.savePath); !s)
       return fail(s.error);
   if (!o.evalBytes.empty())
     return evaluateBytes(*module, *fn, params, o);

@@ -14,12 +14,14 @@ using ParamMap = std::map<std::string, Tensor>;
 /// 0, everything else N(0, 0.02²) (trax / Hugging Face defaults), f32 only.
 Status initParams(const FunctionAbi &function, uint64_t seed, ParamMap &out);
 
-/// Reads `dir/<name>.npy` for every parameter, checking type and shape.
-Status loadParams(const FunctionAbi &function, const std::string &dir,
+/// Reads every parameter from `path`: a `.safetensors` file, or a
+/// directory of `<name>.npy` files; checks each type and shape.
+Status loadParams(const FunctionAbi &function, const std::string &path,
                   ParamMap &out);
 
-/// Writes `dir/<name>.npy` for every parameter (atomically, one by one).
-Status saveParams(const ParamMap &params, const std::string &dir);
+/// Writes every parameter to `path`: one `.safetensors` file, or
+/// `<name>.npy` files in a directory; each file atomically.
+Status saveParams(const ParamMap &params, const std::string &path);
 
 } // namespace reformer::runtime
 
