@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "reformer/InitReformer.h"
+#include "reformer/Runtime/Module.h"
 #include "reformer/Target/Cpu/CpuCompiler.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -24,6 +25,7 @@
 #include <functional>
 #include <immintrin.h>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace mlir;
@@ -68,22 +70,22 @@ __attribute__((target("avx512f"))) double peakGflops() {
 
 struct Jit {
   std::unique_ptr<MLIRContext> context;
-  std::unique_ptr<reformer::CpuJit> jit;
+  std::unique_ptr<mlir::reformer::CpuJit> jit;
 };
 
 Jit compile(const std::string &source) {
-  reformer::registerReformerPassesAndPipelines();
+  mlir::reformer::registerReformerPassesAndPipelines();
   DialectRegistry registry;
-  reformer::registerReformerDialects(registry);
+  mlir::reformer::registerReformerDialects(registry);
   Jit j;
   j.context = std::make_unique<MLIRContext>(registry);
   auto module = parseSourceString<ModuleOp>(source, j.context.get());
-  if (!module || failed(reformer::lowerForCpu(*module, {}))) {
+  if (!module || failed(mlir::reformer::lowerForCpu(*module, {}))) {
     std::fprintf(stderr, "compilation failed\n");
     std::exit(1);
   }
   std::string error;
-  j.jit = reformer::CpuJit::create(*module, error);
+  j.jit = mlir::reformer::CpuJit::create(*module, error);
   if (!j.jit) {
     std::fprintf(stderr, "JIT failed: %s\n", error.c_str());
     std::exit(1);
@@ -171,6 +173,8 @@ void attentionCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
 
 int main(int argc, char **argv) {
   int runs = argc > 1 ? std::atoi(argv[1]) : 7;
+  // As reformer-run does: temporaries stay in the heap between calls.
+  ::reformer::runtime::retainHeapAcrossCalls();
   std::printf("peak_fma\t1core\t-\t%.1f\t-\t-\t-\n", peakGflops());
   matmulCase(4096, 256, 256, runs);
   matmulCase(4096, 256, 1024, runs);

@@ -3,6 +3,7 @@
 #include "reformer/Runtime/Module.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sstream>
 
 namespace reformer::runtime {
@@ -12,6 +13,11 @@ const ArgAbi *FunctionAbi::find(const std::string &argName) const {
     if (arg.spec.name == argName)
       return &arg;
   return nullptr;
+}
+
+void retainHeapAcrossCalls() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 Status parseManifest(const std::string &text, std::vector<FunctionAbi> &out) {

@@ -17,10 +17,10 @@ struct SafeType {
   const char *name;
   DType dtype;
 };
-constexpr SafeType kSafeTypes[] = {
-    {"F32", DType::F32}, {"F64", DType::F64}, {"F16", DType::F16},
-    {"BF16", DType::BF16}, {"I32", DType::I32}, {"I64", DType::I64},
-    {"BOOL", DType::I1}};
+constexpr SafeType kSafeTypes[] = {{"F32", DType::F32}, {"F64", DType::F64},
+                                   {"F16", DType::F16}, {"BF16", DType::BF16},
+                                   {"I32", DType::I32}, {"I64", DType::I64},
+                                   {"BOOL", DType::I1}};
 
 /// A minimal JSON reader for the header: objects, arrays, strings, numbers.
 class HeaderParser {

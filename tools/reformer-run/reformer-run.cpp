@@ -227,6 +227,7 @@ int main(int argc, char **argv) {
   std::string error;
   if (!parseArgs(argc, argv, o, error))
     return fail(error);
+  retainHeapAcrossCalls();
   std::unique_ptr<LoadedModule> module;
   if (Status s = LoadedModule::open(o.module, module); !s)
     return fail(s.error);
@@ -241,7 +242,7 @@ int main(int argc, char **argv) {
 
   ParamMap params;
   Status loaded = o.paramsPath.empty() ? initParams(*fn, o.seed, params)
-                                      : loadParams(*fn, o.paramsPath, params);
+                                       : loadParams(*fn, o.paramsPath, params);
   if (!loaded)
     return fail(loaded.error);
   if (!o.savePath.empty())

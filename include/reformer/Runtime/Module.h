@@ -28,6 +28,13 @@ struct FunctionAbi {
   const ArgAbi *find(const std::string &name) const;
 };
 
+/// Compiled modules allocate their temporaries with malloc on every call.
+/// Large blocks would be mmap'ed and unmapped each time, so every call
+/// page-faults its temporaries in again (a quarter of an LSH attention
+/// layer's time). This keeps freed memory in the process heap instead; the
+/// runner calls it once at start-up, embedders may.
+void retainHeapAcrossCalls();
+
 /// Parses manifest text; errors say which line is malformed.
 Status parseManifest(const std::string &text, std::vector<FunctionAbi> &out);
 
