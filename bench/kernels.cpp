@@ -169,6 +169,52 @@ void attentionCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
               flops / ms / 1e6);
 }
 
+/// The attention blocks alone (sorted_chunk_attention: gathers, scores,
+/// masks, softmax, P·V) on a given sorted order, without hashing, sorting,
+/// unsorting and round combination.
+void blockCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
+               int runs) {
+  int64_t d = 64;
+  std::string t = llvm::formatv("tensor<1x{0}x{1}x{2}xf32>", heads, len, d);
+  std::string p =
+      llvm::formatv("tensor<1x{0}x{1}x{2}xi32>", heads, hashes, len);
+  std::string o =
+      llvm::formatv("tensor<1x{0}x{1}x{2}x{3}xf32>", heads, hashes, len, d);
+  std::string l =
+      llvm::formatv("tensor<1x{0}x{1}x{2}xf32>", heads, hashes, len);
+  std::string src = llvm::formatv(R"(
+    func.func @f(%qk: {0}, %v: {0}, %p: {1}) -> ({2}, {3}) {
+      %o, %l = reformer.sorted_chunk_attention %qk, %v, %p {{chunk_len = {4} : i64,
+          causal} : ({0}, {0}, {1}) -> ({2}, {3})
+      return %o, %l : {2}, {3}
+    })",
+                                  t, p, o, l, chunk);
+  Jit j = compile(src);
+  auto entry = j.jit->lookup("f");
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist;
+  std::vector<float> qk(heads * len * d), v(qk.size());
+  std::vector<float> out(heads * hashes * len * d), lse(heads * hashes * len);
+  for (float &x : qk)
+    x = dist(rng);
+  for (float &x : v)
+    x = dist(rng);
+  std::vector<int32_t> perm(heads * hashes * len);
+  for (int64_t r = 0; r < heads * hashes; ++r) {
+    std::vector<int32_t> order(len);
+    for (int64_t i = 0; i < len; ++i)
+      order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::copy(order.begin(), order.end(), perm.begin() + r * len);
+  }
+  void *args[] = {qk.data(), v.data(), perm.data(), out.data(), lse.data()};
+  double ms = medianMs([&] { entry(args); }, runs);
+  double flops = 4.0 * d * 2 * chunk * hashes * len * heads;
+  std::printf("attention_blocks\tH%ld_L%ld_R%ld_c%ld\t%.3f\t%.1f\t-\t-\t-\n",
+              long(heads), long(len), long(hashes), long(chunk), ms,
+              flops / ms / 1e6);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -180,5 +226,6 @@ int main(int argc, char **argv) {
   matmulCase(4096, 256, 1024, runs);
   matmulCase(4096, 1024, 256, runs);
   attentionCase(4, 4096, 4, 64, runs);
+  blockCase(4, 4096, 4, 64, runs);
   return 0;
 }
