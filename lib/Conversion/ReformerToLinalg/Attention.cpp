@@ -214,9 +214,6 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
   int64_t full = w / kLanes * kLanes;
   auto maskedScore = [&](ImplicitLocOpBuilder &lb, Value score, Value pos,
                          Value bias, Value qi, bool vector) {
-    Type boolLike = vector ? Type(VectorType::get({kLanes}, lb.getI1Type()))
-                           : Type(lb.getI1Type());
-    (void)boolLike;
     auto splat = [&](double value) -> Value {
       Value scalar = f32Const(lb, value);
       return vector ? vector::BroadcastOp::create(lb, vecType, scalar) : scalar;
@@ -598,7 +595,6 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
                    cb.storeOutput = storeOutputFn;
                    emitBlock(pb, in, batch, head, cb);
                  });
-    (void)numChunks;
     rewriter.replaceOp(op, toTensor(b, out));
     return success();
   }

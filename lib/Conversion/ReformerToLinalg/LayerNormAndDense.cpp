@@ -74,7 +74,7 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
 };
 
 /// `[rows, K] × [K, N]` in f32 (mixed-precision inputs are widened by
-/// linalg.matmul), then `epilogue(acc, column)` per element.
+/// linalg.matmul); the result is the f32 accumulator.
 static Value matmul(ImplicitLocOpBuilder &b, Value lhs, Value rhs, int64_t rows,
                     int64_t cols) {
   Value acc = filledTensor(b, {rows, cols}, 0.0);

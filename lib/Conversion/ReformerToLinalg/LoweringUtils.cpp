@@ -63,14 +63,12 @@ SmallVector<Value> lowering::generic(ImplicitLocOpBuilder &b, ValueRange inputs,
   SmallVector<Type> resultTypes;
   for (Value out : outputs)
     resultTypes.push_back(out.getType());
-  Location loc = b.getLoc();
   auto op = linalg::GenericOp::create(
       b, resultTypes, inputs, outputs, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         ImplicitLocOpBuilder ib(nestedLoc, nested);
         body(ib, args);
       });
-  (void)loc;
   return SmallVector<Value>(op.getResults());
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Writes or describes .npy files without numpy (for the lit tests).
+"""Writes or describes .npy files without numpy (tests and the demo).
 
   npy.py write PATH DTYPE SHAPE FILL   DTYPE int32|float32, SHAPE like 1x256,
-                                       FILL range (i mod 256) or const:N
+                                       FILL range (i mod 256), const:N or
+                                       bytes:FILE:MOD (FILE's bytes mod MOD,
+                                       repeated as needed)
   npy.py info PATH                     prints 'DTYPE SHAPE finite|nonfinite'
 """
 import math
@@ -18,6 +20,10 @@ def write(path, dtype, shape, fill):
     descr, fmt = CODES[dtype]
     if fill == "range":
         values = [i % 256 for i in range(count)]
+    elif fill.startswith("bytes:"):
+        source, mod = fill[len("bytes:"):].rsplit(":", 1)
+        data = open(source, "rb").read() or b"\0"
+        values = [data[i % len(data)] % int(mod) for i in range(count)]
     else:
         values = [float(fill.split(":")[1])] * count
         if dtype == "int32":
