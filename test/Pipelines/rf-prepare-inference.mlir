@@ -16,7 +16,10 @@
 // CHECK: reformer.lsh_rotations {seed = 1 : i64} : tensor<2x32x2x4xf32>
 // CHECK: reformer.lsh_hash
 // CHECK: reformer.bucket_sort
-// CHECK: reformer.sorted_chunk_attention {{.*}} {causal, chunk_len = 32 : i64}
+// The unsorts are folded into the attention write.
+// CHECK-NOT: reformer.unsort
+// CHECK: reformer.sorted_chunk_attention {{.*}} {causal, chunk_len = 32 : i64, sequence_order}
+// CHECK-NOT: reformer.unsort
 // CHECK: reformer.combine_rounds
 // CHECK: arith.addf
 // CHECK: reformer.chunked_ffn

@@ -222,3 +222,61 @@ TEST(LshAttention, SelfOnlyTokenIsExact) {
 }
 
 } // namespace
+
+namespace {
+
+/// sorted_chunk_attention with results in sorted order (nothing to fold an
+/// unsort into): its per-round log-sum-exps, moved to sequence order, match
+/// the reference's, and its per-round outputs, combined with the
+/// reference's round weights, give the reference output.
+TEST(SortedChunkAttention, SortedOrderResultsMatchReference) {
+  int64_t L = 64, D = 16, R = 2;
+  reference::LshConfig cfg = lsh(2, {8}, 16, 1, 0, true);
+  std::string t4 = tensorType({1, 1, L, D}), tr = tensorType({1, D, R, 4});
+  std::string ti = tensorType({1, 1, R, L}, "i32");
+  std::string to = tensorType({1, 1, R, L, D}), tl = tensorType({1, 1, R, L});
+  auto compiled = Compiled::fromSource(llvm::formatv(R"(
+    func.func @f(%qk: {0}, %v: {0}, %rot: {1}) -> ({2}, {3}, {4}) {
+      %b = reformer.lsh_hash %qk, %rot {{n_buckets = array<i64: 8>} : ({0}, {1}) -> {2}
+      %p, %i = reformer.bucket_sort %b {{num_buckets = 8 : i64} : ({2}) -> ({2}, {2})
+      %o, %l = reformer.sorted_chunk_attention %qk, %v, %p {{chunk_len = 16 : i64, causal}
+          : ({0}, {0}, {2}) -> ({3}, {4})
+      return %p, %o, %l : {2}, {3}, {4}
+    })",
+                                                     t4, tr, ti, to, tl)
+                                           .str());
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(77);
+  std::vector<float> qk, rot;
+  do {
+    qk = randomFloats(rng, L * D, 1.0);
+    rot = randomFloats(rng, D * R * 4, 1.0);
+  } while (reference::lshHashMargin(toDouble(qk), toDouble(rot), L, D, R,
+                                    cfg.nBuckets) < 1e-3);
+  std::vector<float> v = randomFloats(rng, L * D, 1.0);
+  std::vector<int32_t> perm(R * L);
+  std::vector<float> out(R * L * D), lse(R * L);
+  compiled->call("f", {qk.data(), v.data(), rot.data(), perm.data(), out.data(),
+                       lse.data()});
+
+  std::vector<double> refOut, refLse;
+  reference::lshAttentionHead(toDouble(qk), toDouble(v), toDouble(rot), {}, L,
+                              D, cfg, refOut, &refLse);
+  std::vector<double> combined(L * D, 0.0);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t s = 0; s < L; ++s) {
+      int64_t i = perm[r * L + s];
+      ASSERT_NEAR(lse[r * L + s], refLse[r * L + i],
+                  1e-4 * std::max(1.0, std::abs(refLse[r * L + i])));
+      double m = std::max(refLse[i], refLse[L + i]);
+      double z =
+          m + std::log(std::exp(refLse[i] - m) + std::exp(refLse[L + i] - m));
+      double w = std::exp(refLse[r * L + i] - z);
+      for (int64_t d = 0; d < D; ++d)
+        combined[i * D + d] += w * out[(r * L + s) * D + d];
+    }
+  std::vector<float> combinedF(combined.begin(), combined.end());
+  EXPECT_LE(relativeError(combinedF, refOut), 1e-4);
+}
+
+} // namespace

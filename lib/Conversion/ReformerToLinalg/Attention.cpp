@@ -48,9 +48,14 @@ struct BlockCallbacks {
       keyPosition;
   /// Extra score term for (query position, key position), or null.
   function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> extraScore;
-  /// Stores element d of query t's output, and query t's log-sum-exp.
-  function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)> storeOutput;
-  function_ref<void(ImplicitLocOpBuilder &, Value, Value)> storeLse;
+  /// Where query t (at sequence position `qi`) writes: the output row's
+  /// buffer and indices (all but the last, D), and its log-sum-exp element.
+  function_ref<std::pair<Value, SmallVector<Value>>(ImplicitLocOpBuilder &,
+                                                    Value, Value)>
+      outputRow;
+  function_ref<std::pair<Value, SmallVector<Value>>(ImplicitLocOpBuilder &,
+                                                    Value, Value)>
+      lseElement;
 };
 
 /// Per-block scratch on the heap: a parallel loop run serially keeps no
@@ -307,14 +312,36 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
   forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
     Value sum = memref::LoadOp::create(ib, rowSum, ValueRange{t});
     Value inv = arith::DivFOp::create(ib, f32Const(ib, 1.0), sum);
-    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
-      Value x = memref::LoadOp::create(lb, o, ValueRange{t, e});
-      cb.storeOutput(lb, t, e, arith::MulFOp::create(lb, x, inv));
+    Value qi = arith::IndexCastOp::create(
+        ib, ib.getIndexType(), memref::LoadOp::create(ib, qpos, ValueRange{t}));
+    auto [buffer, prefix] = cb.outputRow(ib, t, qi);
+    Type outType = cast<MemRefType>(buffer.getType()).getElementType();
+    int64_t step = d % kLanes == 0 ? kLanes : 1;
+    forLoop(ib, zero, dim, step, [&](ImplicitLocOpBuilder &lb, Value e) {
+      SmallVector<Value> to(prefix);
+      to.push_back(e);
+      if (step == 1) {
+        Value x = memref::LoadOp::create(lb, o, ValueRange{t, e});
+        memref::StoreOp::create(
+            lb, fromF32(lb, arith::MulFOp::create(lb, x, inv), outType), buffer,
+            to);
+        return;
+      }
+      Value x = vector::LoadOp::create(lb, VectorType::get({kLanes}, f32), o,
+                                       ValueRange{t, e});
+      x = arith::MulFOp::create(
+          lb, x,
+          vector::BroadcastOp::create(lb, VectorType::get({kLanes}, f32), inv));
+      if (!outType.isF32())
+        x = arith::TruncFOp::create(lb, VectorType::get({kLanes}, outType), x);
+      vector::StoreOp::create(lb, x, buffer, to);
     });
-    if (cb.storeLse) {
+    if (cb.lseElement) {
       Value m = memref::LoadOp::create(ib, rowMax, ValueRange{t});
-      cb.storeLse(ib, t,
-                  arith::AddFOp::create(ib, m, math::LogOp::create(ib, sum)));
+      auto [lseBuffer, at] = cb.lseElement(ib, t, qi);
+      memref::StoreOp::create(
+          ib, arith::AddFOp::create(ib, m, math::LogOp::create(ib, sum)),
+          lseBuffer, at);
     }
   });
 }
@@ -388,6 +415,7 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     int64_t numChunks = rounds * len / chunk;
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
     int64_t windowChunks = before + 1 + after;
+    bool sequenceOrder = op.getSequenceOrder();
 
     Value keys = toBuffer(b, normalizedKeys(b, op.getQk()));
     Value queries = toBuffer(b, op.getQk());
@@ -495,22 +523,24 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
                 within);
             return std::make_pair(positionAt(ib, slot), Value());
           };
-          auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t, Value e,
-                                   Value value) {
+          // Sorted order by default; sequence order (position qi) when the
+          // unsort is fused in.
+          auto rowIndices = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
             auto [round, within] = split(ib, querySlot(ib, t));
-            memref::StoreOp::create(ib, fromF32(ib, value, elementType), out,
-                                    ValueRange{batch, head, round, within, e});
+            return SmallVector<Value>{batch, head, round,
+                                      sequenceOrder ? qi : within};
           };
-          auto storeLseFn = [&](ImplicitLocOpBuilder &ib, Value t, Value z) {
-            auto [round, within] = split(ib, querySlot(ib, t));
-            memref::StoreOp::create(ib, z, lse,
-                                    ValueRange{batch, head, round, within});
+          auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
+            return std::make_pair(out, rowIndices(ib, t, qi));
+          };
+          auto lseElementFn = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
+            return std::make_pair(lse, rowIndices(ib, t, qi));
           };
           // function_refs must point at named lambdas that outlive the call.
           cb.queryPosition = queryPositionFn;
           cb.keyPosition = keyPositionFn;
-          cb.storeOutput = storeOutputFn;
-          cb.storeLse = storeLseFn;
+          cb.outputRow = outputRowFn;
+          cb.lseElement = lseElementFn;
           if (op.getDuplicateCorrection())
             cb.extraScore = duplicates;
           emitBlock(pb, in, batch, head, cb);
@@ -557,44 +587,40 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
                      op.getCausal(),
                      /*selfMask=*/false};
 
-    forEachBlock(b, s[0], s[1], numChunks,
-                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
-                   Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-                   Value first =
-                       arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
-                   BlockCallbacks cb;
-                   auto queryPositionFn = [&](ImplicitLocOpBuilder &ib,
-                                              Value t) -> Value {
-                     return arith::AddIOp::create(ib, first, t);
-                   };
-                   // Keys of chunks outside the sequence do not exist (no
-                   // wrap-around).
-                   auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
-                     Value j = arith::SubIOp::create(
-                         ib, arith::AddIOp::create(ib, first, u),
-                         indexConst(ib, before * chunk));
-                     Value exists = arith::AndIOp::create(
-                         ib,
-                         arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, j,
-                                               indexConst(ib, 0)),
-                         arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, j,
-                                               indexConst(ib, len)));
-                     return std::make_pair(Value(j), Value(exists));
-                   };
-                   auto storeOutputFn = [&](ImplicitLocOpBuilder &ib, Value t,
-                                            Value e, Value value) {
-                     memref::StoreOp::create(
-                         ib, fromF32(ib, value, elementType), out,
-                         ValueRange{batch, head,
-                                    arith::AddIOp::create(ib, first, t), e});
-                   };
-                   // function_refs must point at named lambdas that outlive the
-                   // call.
-                   cb.queryPosition = queryPositionFn;
-                   cb.keyPosition = keyPositionFn;
-                   cb.storeOutput = storeOutputFn;
-                   emitBlock(pb, in, batch, head, cb);
-                 });
+    forEachBlock(
+        b, s[0], s[1], numChunks,
+        [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+          Value batch = ivs[0], head = ivs[1], qc = ivs[2];
+          Value first = arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
+          BlockCallbacks cb;
+          auto queryPositionFn = [&](ImplicitLocOpBuilder &ib,
+                                     Value t) -> Value {
+            return arith::AddIOp::create(ib, first, t);
+          };
+          // Keys of chunks outside the sequence do not exist (no
+          // wrap-around).
+          auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
+            Value j =
+                arith::SubIOp::create(ib, arith::AddIOp::create(ib, first, u),
+                                      indexConst(ib, before * chunk));
+            Value exists = arith::AndIOp::create(
+                ib,
+                arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, j,
+                                      indexConst(ib, 0)),
+                arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, j,
+                                      indexConst(ib, len)));
+            return std::make_pair(Value(j), Value(exists));
+          };
+          auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
+            return std::make_pair(out, SmallVector<Value>{batch, head, qi});
+          };
+          // function_refs must point at named lambdas that outlive the
+          // call.
+          cb.queryPosition = queryPositionFn;
+          cb.keyPosition = keyPositionFn;
+          cb.outputRow = outputRowFn;
+          emitBlock(pb, in, batch, head, cb);
+        });
     rewriter.replaceOp(op, toTensor(b, out));
     return success();
   }

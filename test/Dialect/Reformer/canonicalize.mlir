@@ -96,3 +96,41 @@ func.func @heads_regrouped(%y: tensor<1x4x64x8xf32>) -> tensor<1x2x64x16xf32> {
   %1 = reformer.split_heads %0 : (tensor<1x64x32xf32>) -> tensor<1x2x64x16xf32>
   return %1 : tensor<1x2x64x16xf32>
 }
+
+// -----
+
+// Unsorting both attention results by the inverse of the same sort is folded
+// into the attention's write (sequence order).
+// CHECK-LABEL: func.func @fold_unsort
+// CHECK: %[[P:.+]], %[[I:.+]] = reformer.bucket_sort
+// CHECK: %[[O:.+]], %[[L:.+]] = reformer.sorted_chunk_attention {{.*}} {chunk_len = 16 : i64, sequence_order}
+// CHECK-NOT: reformer.unsort
+// CHECK: return %[[O]], %[[L]]
+func.func @fold_unsort(%qk: tensor<1x2x64x8xf32>, %b: tensor<1x2x2x64xi32>)
+    -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>) {
+  %perm, %inv = reformer.bucket_sort %b {num_buckets = 8 : i64}
+      : (tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64xi32>, tensor<1x2x2x64xi32>)
+  %o, %l = reformer.sorted_chunk_attention %qk, %qk, %perm {chunk_len = 16 : i64}
+      : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>)
+      -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  %ou = reformer.unsort %o, %inv : (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xi32>) -> tensor<1x2x2x64x8xf32>
+  %lu = reformer.unsort %l, %inv : (tensor<1x2x2x64xf32>, tensor<1x2x2x64xi32>) -> tensor<1x2x2x64xf32>
+  return %ou, %lu : tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>
+}
+
+// -----
+
+// A result read in sorted order keeps the sorted write.
+// CHECK-LABEL: func.func @keep_sorted
+// CHECK: reformer.sorted_chunk_attention {{.*}} {chunk_len = 16 : i64}
+// CHECK: reformer.unsort
+func.func @keep_sorted(%qk: tensor<1x2x64x8xf32>, %b: tensor<1x2x2x64xi32>)
+    -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>) {
+  %perm, %inv = reformer.bucket_sort %b {num_buckets = 8 : i64}
+      : (tensor<1x2x2x64xi32>) -> (tensor<1x2x2x64xi32>, tensor<1x2x2x64xi32>)
+  %o, %l = reformer.sorted_chunk_attention %qk, %qk, %perm {chunk_len = 16 : i64}
+      : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x2x64xi32>)
+      -> (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>)
+  %ou = reformer.unsort %o, %inv : (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xi32>) -> tensor<1x2x2x64x8xf32>
+  return %ou, %l : tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>
+}

@@ -70,7 +70,43 @@ struct CombineSingleRound : OpRewritePattern<CombineRoundsOp> {
   }
 };
 
+/// `unsort(sorted_chunk_attention(perm).out, inverse)` with `perm` and
+/// `inverse` from one bucket_sort: write the results in sequence order in
+/// the first place and drop the unsorts (one gather pass per result less).
+struct FoldUnsortIntoAttention : OpRewritePattern<SortedChunkAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SortedChunkAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getSequenceOrder())
+      return failure();
+    auto sort = op.getPerm().getDefiningOp<BucketSortOp>();
+    if (!sort || op.getPerm() != sort.getPerm())
+      return failure();
+    SmallVector<UnsortOp> unsorts;
+    for (Value result : op->getResults())
+      for (Operation *user : result.getUsers()) {
+        auto unsort = dyn_cast<UnsortOp>(user);
+        if (!unsort || unsort.getInverse() != sort.getInverse() ||
+            unsort.getInput() != result)
+          return failure();
+        unsorts.push_back(unsort);
+      }
+    if (unsorts.empty())
+      return failure();
+    rewriter.modifyOpInPlace(op, [&] { op.setSequenceOrder(true); });
+    for (UnsortOp unsort : unsorts)
+      rewriter.replaceOp(unsort, unsort.getInput());
+    return success();
+  }
+};
+
 } // namespace
+
+void SortedChunkAttentionOp::getCanonicalizationPatterns(
+    RewritePatternSet &results, MLIRContext *context) {
+  results.add<FoldUnsortIntoAttention>(context);
+}
 
 void LshAttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                  MLIRContext *context) {

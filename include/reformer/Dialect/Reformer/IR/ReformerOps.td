@@ -209,6 +209,10 @@ def Reformer_SortedChunkAttentionOp : Reformer_Op<"sorted_chunk_attention",
     following chunks (wrapping around `R·L`), with the scores and masks of
     `reformer.lsh_attention`. Results, in sorted order:
     `out[b, h, r, s] = o_r(perm[s])` and `lse[b, h, r, s] = z_r(perm[s])`.
+    With `sequence_order` the results are written in sequence order instead,
+    `out[b, h, r, i] = o_r(i)` and `lse[b, h, r, i] = z_r(i)`: the unsort
+    folded into the write (canonicalization does this when every use of the
+    results is a `reformer.unsort` by the matching inverse permutation).
     `duplicate_correction` needs the `inverse` permutation to count, for
     each pair, the windows in which it meets.
   }];
@@ -221,13 +225,15 @@ def Reformer_SortedChunkAttentionOp : Reformer_Op<"sorted_chunk_attention",
                        DefaultValuedAttr<I64Attr, "1">:$chunks_before,
                        DefaultValuedAttr<I64Attr, "0">:$chunks_after,
                        UnitAttr:$causal,
-                       UnitAttr:$duplicate_correction);
+                       UnitAttr:$duplicate_correction,
+                       UnitAttr:$sequence_order);
   let results = (outs Reformer_FloatTensor5D:$out, Reformer_F32Tensor4D:$lse);
   let assemblyFormat = [{
     $qk `,` $v `,` $perm (`inverse` `(` $inverse^ `)`)?
     (`mask` `(` $mask^ `)`)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Reformer_UnsortOp : Reformer_Op<"unsort", [Pure]> {
