@@ -21,6 +21,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/Matchers.h"
 
 namespace mlir::reformer {
 #define GEN_PASS_DEF_RFVECTORIZEMATMULS
@@ -33,6 +34,8 @@ namespace {
 
 struct KernelShape {
   int64_t m, n, k, lanes, rows;
+  /// C is known to hold zeros: start from zero accumulators, skip the read.
+  bool zeroInit = false;
 };
 
 Value idx(ImplicitLocOpBuilder &b, int64_t v) {
@@ -54,11 +57,16 @@ void emitBlock(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
     return arith::AddIOp::create(b, n0, idx(b, v * s.lanes)).getResult();
   };
   SmallVector<Value> init;
+  Value zeros = s.zeroInit
+                    ? Value(vector::BroadcastOp::create(b, vecType, zero))
+                    : Value();
   for (int64_t r = 0; r < numRows; ++r)
     for (int64_t v = 0; v < 2; ++v)
-      init.push_back(vector::TransferReadOp::create(
-          b, vecType, c, ValueRange{rowIndex(r), colIndex(v)}, zero,
-          ArrayRef<bool>(bounds)));
+      init.push_back(
+          zeros ? zeros
+                : Value(vector::TransferReadOp::create(
+                      b, vecType, c, ValueRange{rowIndex(r), colIndex(v)}, zero,
+                      ArrayRef<bool>(bounds))));
   auto loop = scf::ForOp::create(
       b, idx(b, 0), idx(b, s.k), idx(b, 1), init,
       [&](OpBuilder &nested, Location loc, Value k, ValueRange acc) {
@@ -192,6 +200,14 @@ struct RfVectorizeMatmulsPass
       auto bType = cast<MemRefType>(bMat.getType());
       KernelShape s{aType.getDimSize(0), bType.getDimSize(1),
                     aType.getDimSize(1), lanes, rows};
+      // A zero fill of C right before the matmul: the kernel writes every
+      // element of C, so it can start from zeros and the fill can go.
+      auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+      if (fill && fill.hasPureBufferSemantics() && fill.getDpsInits()[0] == c &&
+          matchPattern(fill.getDpsInputs()[0], m_AnyZeroFloat())) {
+        s.zeroInit = true;
+        fill.erase();
+      }
       ImplicitLocOpBuilder b(op.getLoc(), op);
       int64_t cols = 2 * s.lanes;
       int64_t panels = (s.n + cols - 1) / cols, fullPanels = s.n / cols;

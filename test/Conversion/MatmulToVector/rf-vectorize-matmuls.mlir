@@ -1,0 +1,56 @@
+// RUN: reformer-opt %s --pass-pipeline='builtin.module(func.func(rf-vectorize-matmuls{lanes=16 rows=8}))' --split-input-file | FileCheck %s
+
+// B is packed once into 32-column panels; 128-row blocks of A run in
+// parallel; each 8-row register block keeps 8 × 2 accumulators through the
+// k loop: per k, two panel loads, eight broadcasts of A, sixteen FMAs.
+// CHECK-LABEL: func.func @matmul
+// CHECK: %[[PACK:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x64x32xf32>
+// CHECK: scf.parallel
+// CHECK: vector.transfer_read %{{.*}} {in_bounds = [true]} : memref<64x64xf32>, vector<16xf32>
+// CHECK: vector.store %{{.*}}, %[[PACK]]
+// CHECK: scf.parallel (%{{.*}}) = (%c0{{.*}}) to (%c2{{.*}})
+// CHECK: memref.subview %[[PACK]]
+// CHECK: vector.transfer_read %{{.*}} : memref<256x64xf32>, vector<16xf32>
+// CHECK: scf.for {{.*}} iter_args(
+// CHECK-COUNT-2: vector.load
+// CHECK: memref.load
+// CHECK: vector.broadcast
+// CHECK-COUNT-2: vector.fma
+// CHECK: vector.transfer_write
+// CHECK: memref.dealloc %[[PACK]]
+// CHECK-NOT: linalg.matmul
+func.func @matmul(%a: memref<256x64xf32>, %b: memref<64x64xf32>, %c: memref<256x64xf32>) {
+  linalg.matmul ins(%a, %b : memref<256x64xf32>, memref<64x64xf32>) outs(%c : memref<256x64xf32>)
+  return
+}
+
+// -----
+
+// A zero fill of C just before: accumulators start from zeros, the fill and
+// the reads of C go. N = 40 leaves a partial last panel with masked
+// (out-of-bounds) transfers; M = 10 leaves two single-row blocks.
+// CHECK-LABEL: func.func @zero_init_partial
+// CHECK-NOT: linalg.fill
+// CHECK: vector.transfer_read %{{[^ ]+}}[%{{[^ ]+}}, %{{[^ ]+}}], %{{[a-z0-9_]+}} : memref<8x40xf32>, vector<16xf32>
+// CHECK: %[[Z:.+]] = vector.broadcast %{{.*}} : f32 to vector<16xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[Z]]
+// CHECK-NOT: linalg.matmul
+func.func @zero_init_partial(%a: memref<10x8xf32>, %b: memref<8x40xf32>, %c: memref<10x40xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<10x40xf32>)
+  linalg.matmul ins(%a, %b : memref<10x8xf32>, memref<8x40xf32>) outs(%c : memref<10x40xf32>)
+  return
+}
+
+// -----
+
+// Not f32, or on tensors: left alone.
+// CHECK-LABEL: func.func @skipped
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<4x8xbf16>, memref<8x4xbf16>)
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<8x4xf32>)
+func.func @skipped(%a: memref<4x8xbf16>, %b: memref<8x4xbf16>, %c: memref<4x4xf32>,
+                   %x: tensor<4x8xf32>, %y: tensor<8x4xf32>, %z: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  linalg.matmul ins(%a, %b : memref<4x8xbf16>, memref<8x4xbf16>) outs(%c : memref<4x4xf32>)
+  %r = linalg.matmul ins(%x, %y : tensor<4x8xf32>, tensor<8x4xf32>) outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %r : tensor<4x4xf32>
+}
