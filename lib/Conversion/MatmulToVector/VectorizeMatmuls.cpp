@@ -164,6 +164,18 @@ void emitRowRange(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
     forPanel(b, idx(b, fullPanels), /*inBounds=*/false);
 }
 
+/// `scf.parallel` over [0, count): iterations are independent.
+void parallelFor(ImplicitLocOpBuilder &b, int64_t count,
+                 function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  scf::ParallelOp::create(b, ValueRange{idx(b, 0)}, ValueRange{idx(b, count)},
+                          ValueRange{idx(b, 1)},
+                          [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+                            ImplicitLocOpBuilder ib(loc, nested);
+                            body(ib, ivs[0]);
+                            scf::ReduceOp::create(ib);
+                          });
+}
+
 bool isF32(Value v) {
   return cast<MemRefType>(v.getType()).getElementType().isF32();
 }
@@ -216,14 +228,9 @@ struct RfVectorizeMatmulsPass
           b, MemRefType::get({panels, s.k, cols}, b.getF32Type()),
           b.getI64IntegerAttr(64));
       if (fullPanels > 0)
-        scf::ParallelOp::create(
-            b, ValueRange{idx(b, 0)}, ValueRange{idx(b, fullPanels)},
-            ValueRange{idx(b, 1)},
-            [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-              ImplicitLocOpBuilder ib(loc, nested);
-              emitPack(ib, s, bMat, packed, ivs[0], /*inBounds=*/true);
-              scf::ReduceOp::create(ib);
-            });
+        parallelFor(b, fullPanels, [&](ImplicitLocOpBuilder &ib, Value jp) {
+          emitPack(ib, s, bMat, packed, jp, /*inBounds=*/true);
+        });
       if (fullPanels < panels)
         emitPack(b, s, bMat, packed, idx(b, fullPanels), /*inBounds=*/false);
       // Blocks of kRowBlock rows of A stay in L2 while every panel streams
@@ -231,16 +238,10 @@ struct RfVectorizeMatmulsPass
       constexpr int64_t kRowBlock = 128;
       int64_t fullRowBlocks = s.m / kRowBlock;
       if (fullRowBlocks > 0)
-        scf::ParallelOp::create(
-            b, ValueRange{idx(b, 0)}, ValueRange{idx(b, fullRowBlocks)},
-            ValueRange{idx(b, 1)},
-            [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-              ImplicitLocOpBuilder ib(loc, nested);
-              Value mStart =
-                  arith::MulIOp::create(ib, ivs[0], idx(ib, kRowBlock));
-              emitRowRange(ib, s, a, packed, c, mStart, kRowBlock);
-              scf::ReduceOp::create(ib);
-            });
+        parallelFor(b, fullRowBlocks, [&](ImplicitLocOpBuilder &ib, Value mb) {
+          Value mStart = arith::MulIOp::create(ib, mb, idx(ib, kRowBlock));
+          emitRowRange(ib, s, a, packed, c, mStart, kRowBlock);
+        });
       if (s.m % kRowBlock != 0)
         emitRowRange(b, s, a, packed, c, idx(b, fullRowBlocks * kRowBlock),
                      s.m % kRowBlock);

@@ -426,7 +426,6 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     auto outType = cast<RankedTensorType>(op.getOut().getType());
     Value out = allocBuffer(b, outType);
     Value lse = allocBuffer(b, cast<RankedTensorType>(op.getLse().getType()));
-    Type elementType = outType.getElementType();
     BlockOperands in{queries, keys,           values,
                      mask,    chunk,          windowChunks * chunk,
                      dim,     op.getCausal(), /*selfMask=*/true};
@@ -562,21 +561,12 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     int64_t len = s[2], dim = s[3];
     int64_t chunk = op.getChunkLen(), numChunks = len / chunk;
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
-    MLIRContext *ctx = b.getContext();
 
     // Fold 1/sqrt(D) into the keys once.
     double scale = 1.0 / std::sqrt(static_cast<double>(dim));
-    Value scaledKeys =
-        generic(b, op.getK(), emptyTensor(b, s, b.getF32Type()),
-                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  linalg::YieldOp::create(
-                      ib, ValueRange{arith::MulFOp::create(
-                              ib, toF32(ib, a[0]), f32Const(ib, scale))});
-                })[0];
+    Value scaledKeys = scaledF32Tensor(b, op.getK(), scale);
     auto outType = cast<RankedTensorType>(op.getType());
     Value out = allocBuffer(b, outType);
-    Type elementType = outType.getElementType();
     BlockOperands in{toBuffer(b, op.getQ()),
                      toBuffer(b, scaledKeys),
                      toBuffer(b, op.getV()),

@@ -51,6 +51,22 @@ Value lowering::filledTensor(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
       .getResult(0);
 }
 
+Value lowering::scaledF32Tensor(ImplicitLocOpBuilder &b, Value tensor,
+                                double scale) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  if (type.getElementType().isF32() && scale == 1.0)
+    return tensor;
+  AffineMap all = identity(b.getContext(), type.getRank());
+  return generic(b, tensor, emptyTensor(b, type.getShape(), b.getF32Type()),
+                 {all, all}, type.getRank(), {},
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   Value x = toF32(ib, a[0]);
+                   if (scale != 1.0)
+                     x = arith::MulFOp::create(ib, x, f32Const(ib, scale));
+                   linalg::YieldOp::create(ib, ValueRange{x});
+                 })[0];
+}
+
 SmallVector<Value> lowering::generic(ImplicitLocOpBuilder &b, ValueRange inputs,
                                      ValueRange outputs,
                                      ArrayRef<AffineMap> maps, unsigned numDims,

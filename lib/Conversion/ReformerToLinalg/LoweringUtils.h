@@ -30,6 +30,11 @@ Value fromF32(ImplicitLocOpBuilder &b, Value v, Type type);
 Value f32Const(ImplicitLocOpBuilder &b, double value);
 Value indexConst(ImplicitLocOpBuilder &b, int64_t value);
 
+/// `scale · x` elementwise as an f32 tensor (x widened if narrower); a
+/// no-op for an f32 tensor and scale 1.
+Value scaledF32Tensor(ImplicitLocOpBuilder &b, Value tensor,
+                      double scale = 1.0);
+
 /// `tensor.empty` of the given shape and element type.
 Value emptyTensor(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
                   Type elementType);

@@ -120,18 +120,8 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
     // Per (batch, head): rotated[b, h] = x[b, h] · R[h] as one [L, D] ×
     // [D, R·K] matmul (a register-blocked kernel after bufferization).
     Type f32 = b.getF32Type();
-    Value xF32 =
-        generic(b, op.getQk(), emptyTensor(b, qkType.getShape(), f32),
-                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
-                })[0];
-    Value rotF32 =
-        generic(b, op.getRotations(), emptyTensor(b, rotType.getShape(), f32),
-                {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  linalg::YieldOp::create(ib, ValueRange{toF32(ib, a[0])});
-                })[0];
+    Value xF32 = scaledF32Tensor(b, op.getQk());
+    Value rotF32 = scaledF32Tensor(b, op.getRotations());
     int64_t dim = qkType.getDimSize(3);
     Value rotFlat = tensor::CollapseShapeOp::create(
         b, rotF32, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
