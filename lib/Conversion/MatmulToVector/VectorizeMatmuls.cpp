@@ -36,6 +36,9 @@ struct KernelShape {
   int64_t m, n, k, lanes, rows;
   /// C is known to hold zeros: start from zero accumulators, skip the read.
   bool zeroInit = false;
+  /// Read B's panels in place: it is small enough to stay in L1, so a
+  /// packed copy would cost more than it saves.
+  bool packB = true;
 };
 
 Value idx(ImplicitLocOpBuilder &b, int64_t v) {
@@ -120,23 +123,34 @@ void emitPack(ImplicitLocOpBuilder &b, const KernelShape &s, Value bMat,
 /// Rows [mStart, mStart + count) against every panel: `rows`-row blocks,
 /// then single rows.
 void emitRowRange(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
-                  Value packed, Value c, Value mStart, int64_t count) {
+                  Value source, Value c, Value mStart, int64_t count) {
   int64_t cols = 2 * s.lanes;
   int64_t fullPanels = s.n / cols;
   auto forPanel = [&](ImplicitLocOpBuilder &pb, Value jp, bool inBounds) {
     Value n0 = arith::MulIOp::create(pb, jp, idx(pb, cols));
-    // The panel as a [K, cols] view of the packed buffer.
-    auto panelType =
-        MemRefType::get({s.k, cols}, pb.getF32Type(),
-                        StridedLayoutAttr::get(
-                            pb.getContext(), ShapedType::kDynamic, {cols, 1}));
-    SmallVector<OpFoldResult> offsets = {jp, pb.getIndexAttr(0),
-                                         pb.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {pb.getIndexAttr(1), pb.getIndexAttr(s.k),
-                                       pb.getIndexAttr(cols)};
-    SmallVector<OpFoldResult> strides(3, pb.getIndexAttr(1));
-    Value panel = memref::SubViewOp::create(pb, panelType, packed, offsets,
-                                            sizes, strides);
+    // The panel as a [K, cols] view of the packed buffer, or of B itself.
+    int64_t rowStride = s.packB ? cols : s.n;
+    auto panelType = MemRefType::get(
+        {s.k, cols}, pb.getF32Type(),
+        StridedLayoutAttr::get(pb.getContext(), ShapedType::kDynamic,
+                               {rowStride, 1}));
+    Value panel;
+    if (s.packB) {
+      SmallVector<OpFoldResult> offsets = {jp, pb.getIndexAttr(0),
+                                           pb.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {
+          pb.getIndexAttr(1), pb.getIndexAttr(s.k), pb.getIndexAttr(cols)};
+      SmallVector<OpFoldResult> strides(3, pb.getIndexAttr(1));
+      panel = memref::SubViewOp::create(pb, panelType, source, offsets, sizes,
+                                        strides);
+    } else {
+      SmallVector<OpFoldResult> offsets = {pb.getIndexAttr(0), n0};
+      SmallVector<OpFoldResult> sizes = {pb.getIndexAttr(s.k),
+                                         pb.getIndexAttr(cols)};
+      SmallVector<OpFoldResult> strides(2, pb.getIndexAttr(1));
+      panel = memref::SubViewOp::create(pb, panelType, source, offsets, sizes,
+                                        strides);
+    }
     int64_t blocks = count / s.rows;
     if (blocks > 0)
       scf::ForOp::create(
@@ -223,16 +237,25 @@ struct RfVectorizeMatmulsPass
       ImplicitLocOpBuilder b(op.getLoc(), op);
       int64_t cols = 2 * s.lanes;
       int64_t panels = (s.n + cols - 1) / cols, fullPanels = s.n / cols;
-      // B packed once: [panel, k, column within the panel].
-      Value packed = memref::AllocOp::create(
-          b, MemRefType::get({panels, s.k, cols}, b.getF32Type()),
-          b.getI64IntegerAttr(64));
-      if (fullPanels > 0)
-        parallelFor(b, fullPanels, [&](ImplicitLocOpBuilder &ib, Value jp) {
-          emitPack(ib, s, bMat, packed, jp, /*inBounds=*/true);
-        });
-      if (fullPanels < panels)
-        emitPack(b, s, bMat, packed, idx(b, fullPanels), /*inBounds=*/false);
+      // B packed once: [panel, k, column within the panel] — unless it is
+      // whole panels of contiguous rows that fit in L1 (the attention blocks'
+      // key and value tiles), which are read in place.
+      constexpr int64_t kL1Bytes = 32 * 1024;
+      s.packB = !(s.n % cols == 0 && s.k * s.n * 4 <= kL1Bytes &&
+                  bType.getLayout().isIdentity());
+      Value source = bMat;
+      if (s.packB) {
+        source = memref::AllocOp::create(
+            b, MemRefType::get({panels, s.k, cols}, b.getF32Type()),
+            b.getI64IntegerAttr(64));
+        if (fullPanels > 0)
+          parallelFor(b, fullPanels, [&](ImplicitLocOpBuilder &ib, Value jp) {
+            emitPack(ib, s, bMat, source, jp, /*inBounds=*/true);
+          });
+        if (fullPanels < panels)
+          emitPack(b, s, bMat, source, idx(b, fullPanels),
+                   /*inBounds=*/false);
+      }
       // Blocks of kRowBlock rows of A stay in L2 while every panel streams
       // past them; blocks are independent.
       constexpr int64_t kRowBlock = 128;
@@ -240,12 +263,13 @@ struct RfVectorizeMatmulsPass
       if (fullRowBlocks > 0)
         parallelFor(b, fullRowBlocks, [&](ImplicitLocOpBuilder &ib, Value mb) {
           Value mStart = arith::MulIOp::create(ib, mb, idx(ib, kRowBlock));
-          emitRowRange(ib, s, a, packed, c, mStart, kRowBlock);
+          emitRowRange(ib, s, a, source, c, mStart, kRowBlock);
         });
       if (s.m % kRowBlock != 0)
-        emitRowRange(b, s, a, packed, c, idx(b, fullRowBlocks * kRowBlock),
+        emitRowRange(b, s, a, source, c, idx(b, fullRowBlocks * kRowBlock),
                      s.m % kRowBlock);
-      memref::DeallocOp::create(b, packed);
+      if (s.packB)
+        memref::DeallocOp::create(b, source);
       op.erase();
     }
   }

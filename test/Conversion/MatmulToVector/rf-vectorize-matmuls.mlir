@@ -4,9 +4,9 @@
 // parallel; each 8-row register block keeps 8 × 2 accumulators through the
 // k loop: per k, two panel loads, eight broadcasts of A, sixteen FMAs.
 // CHECK-LABEL: func.func @matmul
-// CHECK: %[[PACK:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x64x32xf32>
+// CHECK: %[[PACK:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x256x32xf32>
 // CHECK: scf.parallel
-// CHECK: vector.transfer_read %{{.*}} {in_bounds = [true]} : memref<64x64xf32>, vector<16xf32>
+// CHECK: vector.transfer_read %{{.*}} {in_bounds = [true]} : memref<256x64xf32>, vector<16xf32>
 // CHECK: vector.store %{{.*}}, %[[PACK]]
 // CHECK: scf.parallel (%{{.*}}) = (%c0{{.*}}) to (%c2{{.*}})
 // CHECK: memref.subview %[[PACK]]
@@ -19,8 +19,21 @@
 // CHECK: vector.transfer_write
 // CHECK: memref.dealloc %[[PACK]]
 // CHECK-NOT: linalg.matmul
-func.func @matmul(%a: memref<256x64xf32>, %b: memref<64x64xf32>, %c: memref<256x64xf32>) {
-  linalg.matmul ins(%a, %b : memref<256x64xf32>, memref<64x64xf32>) outs(%c : memref<256x64xf32>)
+func.func @matmul(%a: memref<256x256xf32>, %b: memref<256x64xf32>, %c: memref<256x64xf32>) {
+  linalg.matmul ins(%a, %b : memref<256x256xf32>, memref<256x64xf32>) outs(%c : memref<256x64xf32>)
+  return
+}
+
+// -----
+
+// A B that fits in L1 as whole panels (an attention block's keys) is read
+// in place: no packed copy.
+// CHECK-LABEL: func.func @small_b
+// CHECK-NOT: memref.alloc
+// CHECK: memref.subview %{{.*}}[0, %{{.*}}] [64, 32] [1, 1] : memref<64x128xf32> to memref<64x32xf32, strided<[128, 1], offset: ?>>
+// CHECK: vector.fma
+func.func @small_b(%a: memref<64x64xf32>, %b: memref<64x128xf32>, %c: memref<64x128xf32>) {
+  linalg.matmul ins(%a, %b : memref<64x64xf32>, memref<64x128xf32>) outs(%c : memref<64x128xf32>)
   return
 }
 
