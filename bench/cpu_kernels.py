@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 
+from results_table import publish
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -97,15 +99,8 @@ def main():
         many = model_throughput(bindir, model, os.cpu_count())
         lines.append(f"| {label} | {one:.0f} | {many:.0f} | "
                      f"{many / one:.2f}x |")
-    table = "\n".join(lines)
-    print(table)
-    results = os.path.join(ROOT, "bench", "results")
-    os.makedirs(results, exist_ok=True)
-    path = os.path.join(results, "cpu_kernels.md")
-    with open(path + ".tmp", "w") as f:
-        f.write(f"# CPU kernels ({args.runs} runs each)\n\n{table}\n")
-    os.replace(path + ".tmp", path)
-    print(f"\nwritten to {os.path.relpath(path, ROOT)}")
+    publish("cpu_kernels", f"CPU kernels ({args.runs} runs each)",
+            "\n".join(lines))
     return 0
 
 

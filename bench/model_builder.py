@@ -13,6 +13,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+from results_table import publish
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,18 +57,9 @@ def main():
     for preset, med, lo, parse, size in rows:
         lines.append(f"| {preset} | {med:.4f} | {lo:.4f} | {parse:.4f} | "
                      f"{size:.0f} | {med / BUDGET_S:.3f} |")
-    table = "\n".join(lines)
-    print(table)
-
-    results = os.path.join(ROOT, "bench", "results")
-    os.makedirs(results, exist_ok=True)
-    path = os.path.join(results, "model_builder.md")
-    tmp_path = path + ".tmp"
-    with open(tmp_path, "w") as f:
-        f.write(f"# Model builder timings ({args.runs} runs each, "
-                f"{os.cpu_count()} cores)\n\n{table}\n")
-    os.replace(tmp_path, path)  # atomic: a reader never sees half a file
-    print(f"\nwritten to {os.path.relpath(path, ROOT)}")
+    publish("model_builder",
+            f"Model builder timings ({args.runs} runs each, "
+            f"{os.cpu_count()} cores)", "\n".join(lines))
     return 0
 
 
