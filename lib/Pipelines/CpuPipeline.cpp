@@ -43,7 +43,8 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                      "allocs=1 modify-public-functions=1},"
                      "buffer-deallocation-pipeline,canonicalize"},
       {"loops", "rf-expand-strided-copies," + matmuls +
-                    "func.func(convert-linalg-to-loops),rf-approximate-math,"
+                    "func.func(rf-parallelize-linalg,convert-linalg-to-loops),"
+                    "rf-approximate-math,"
                     "convert-vector-to-scf,"
                     "convert-bufferization-to-memref,canonicalize,cse"},
   };

@@ -10,8 +10,10 @@
 #include "reformer/Runtime/Npy.h"
 #include "reformer/Runtime/Params.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -36,6 +38,8 @@ const char *kUsage = R"(usage: reformer-run MODULE.so [options]
   --eval-bytes=FILE           evaluate @loss over FILE (a byte sequence such
                               as enwik8) and report nats and bits per byte
   --max-windows=N             evaluate at most N windows (default: all)
+  --repeat=N                  call the function N times and report the
+                              median and fastest time per call (default 1)
 )";
 
 struct Options {
@@ -43,12 +47,21 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> inputs, outputs;
   uint64_t seed = 0;
   int64_t maxWindows = -1;
+  int64_t repeat = 1;
   bool list = false;
 };
 
 int fail(const std::string &message) {
   std::cerr << "reformer-run: error: " << message << "\n";
   return 1;
+}
+
+/// A whole non-negative decimal number, or nullopt.
+std::optional<uint64_t> parseCount(const std::string &text) {
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoull(text);
 }
 
 bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
@@ -93,9 +106,27 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     } else if (auto v = valueOf(i, arg, "--eval-bytes")) {
       o.evalBytes = *v;
     } else if (auto v = valueOf(i, arg, "--init-seed")) {
-      o.seed = std::stoull(*v);
+      auto n = parseCount(*v);
+      if (!n) {
+        error = "--init-seed expects a non-negative integer, got '" + *v + "'";
+        return false;
+      }
+      o.seed = *n;
     } else if (auto v = valueOf(i, arg, "--max-windows")) {
-      o.maxWindows = std::stoll(*v);
+      auto n = parseCount(*v);
+      if (!n) {
+        error =
+            "--max-windows expects a non-negative integer, got '" + *v + "'";
+        return false;
+      }
+      o.maxWindows = static_cast<int64_t>(*n);
+    } else if (auto v = valueOf(i, arg, "--repeat")) {
+      auto n = parseCount(*v);
+      if (!n || *n < 1) {
+        error = "--repeat expects a count of at least 1, got '" + *v + "'";
+        return false;
+      }
+      o.repeat = static_cast<int64_t>(*n);
     } else if (!arg.empty() && arg[0] != '-' && o.module.empty()) {
       o.module = arg;
     } else {
@@ -292,8 +323,21 @@ int main(int argc, char **argv) {
       return fail("@" + fn->name + " has no output '" + name +
                   "' (see --list)");
   }
-  if (Status s = module->call(*fn, args); !s)
-    return fail(s.error);
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < o.repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (Status s = module->call(*fn, args); !s)
+      return fail(s.error);
+    seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  if (o.repeat > 1) {
+    std::sort(seconds.begin(), seconds.end());
+    std::printf("@%s: %lld calls, median %.3f ms, fastest %.3f ms\n",
+                fn->name.c_str(), static_cast<long long>(o.repeat),
+                seconds[seconds.size() / 2] * 1e3, seconds.front() * 1e3);
+  }
   for (const Tensor &out : outputs) {
     bool written = false;
     for (const auto &[name, path] : o.outputs)

@@ -167,7 +167,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "duplicates_causal"},
         LshCase{2, 2, 64, 16, lsh(2, {8}, 16, 1, 0, true), 50, "padding"},
         LshCase{1, 1, 96, 8, lsh(2, {16}, 32, 1, 0, false, true), 70,
-                "padding_duplicates"}),
+                "padding_duplicates"},
+        // Bucket halves of 16 and more take the 16-lane argmax.
+        LshCase{1, 2, 128, 16, lsh(2, {32}, 16, 1, 0, true), 128,
+                "vector_argmax"},
+        LshCase{1, 1, 256, 16, lsh(2, {64, 6}, 32, 1, 0, false), 256,
+                "vector_argmax_factorized"},
+        // 64 query chunks per head: several runs of the sliding key window.
+        LshCase{1, 2, 256, 16, lsh(2, {16}, 8, 1, 0, true), 230,
+                "many_runs_padding"},
+        LshCase{1, 1, 256, 16, lsh(2, {16}, 8, 2, 1, true, true), 256,
+                "many_runs_before2_after1"}),
     [](const ::testing::TestParamInfo<LshCase> &info) {
       return info.param.name;
     });

@@ -91,6 +91,32 @@ def RfVectorizeMatmuls : Pass<"rf-vectorize-matmuls"> {
   ];
 }
 
+def RfParallelizeLinalg : Pass<"rf-parallelize-linalg"> {
+  let summary = "Share large linalg ops on buffers across cores";
+  let description = [{
+    Tiles each linalg op on memrefs (elementwise ops, normalizations, copies,
+    transposes, reductions along an inner dimension) along its outermost
+    parallel loop of extent > 1 into an `scf.parallel` over `blocks` blocks,
+    so `convert-scf-to-openmp` shares it across cores. The inner loops keep
+    their full extent: each block's innermost loop stays contiguous for
+    LLVM's vectorizer. Ops inside an `scf.parallel` (already shared), ops
+    with fewer than `min-iterations` loop iterations (not worth waking the
+    threads) are left alone.
+    Results are bit-identical: no reduction is split.
+  }];
+  let options = [
+    Option<"minIterations", "min-iterations", "int64_t", "65536",
+           "smallest iteration space worth sharing">,
+    Option<"blocks", "blocks", "int64_t", "64",
+           "blocks the parallel loop is cut into">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 def RfApproximateMath : Pass<"rf-approximate-math"> {
   let summary = "Polynomial approximations of f32 exp, log, tanh and erf";
   let description = [{

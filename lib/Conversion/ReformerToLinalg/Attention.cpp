@@ -1,8 +1,9 @@
 //===- Attention.cpp - sorted_chunk_attention, local_attention → loops ----===//
 //
-// Both attentions are a parallel loop over (batch, head, query chunk). Each
-// iteration gathers its c queries and the W·c keys/values of its window
-// into small contiguous scratch buffers, computes the c × W·c scores with
+// Both attentions are a parallel loop over (batch, head, run of query
+// chunks). Each block gathers its c queries and keeps the W·c keys/values
+// of its window in small contiguous scratch buffers (a ring: the next block
+// gathers one new key chunk), computes the c × W·c scores with
 // one linalg.matmul, applies the masks and a row softmax with 16-lane
 // vector code, and takes P·V with a second linalg.matmul (both matmuls
 // become register-blocked kernels, rf-vectorize-matmuls). Scratch is
@@ -30,32 +31,46 @@ using namespace mlir::reformer::lowering;
 namespace {
 
 constexpr int64_t kLanes = 16;
+constexpr int64_t kCacheLineBytes = 64;
 
-/// What a block reads (memrefs) and how it is shaped.
+/// What the blocks read (memrefs) and how they are shaped. A block is one
+/// chunk of queries against a window of `windowChunks` key chunks.
 struct BlockOperands {
-  Value queries, keys, values; ///< [B, H, L, D]; keys already scaled.
+  Value queries, keys, values; ///< [B, H, L, D].
   Value mask;                  ///< [B, L] i1, or null.
-  int64_t queriesPerBlock, keysPerBlock, headDim;
+  int64_t chunk, windowChunks, chunksBefore, headDim;
   bool causal, selfMask;
+  /// Shared QK: `keys` are the raw query rows, normalized while gathered.
+  /// Otherwise `keys` are used as they are (already scaled).
+  bool normalizeKeys;
 };
 
-/// Where the block's queries and keys are, and where results go.
+/// Where the blocks' queries and keys are, and where results go. Chunk
+/// indices passed to `keyPosition` are unwrapped: they may lie before the
+/// first or past the last chunk.
 struct BlockCallbacks {
-  /// Sequence position of query t of the block.
-  function_ref<Value(ImplicitLocOpBuilder &, Value)> queryPosition;
-  /// Sequence position of key u and whether it exists (null: always).
-  function_ref<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value)>
+  /// Sequence position of query t of query chunk qc.
+  function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> queryPosition;
+  /// Sequence position of key u of key chunk kc, and whether it exists
+  /// (null: always).
+  function_ref<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value, Value)>
       keyPosition;
   /// Extra score term for (query position, key position), or null.
   function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> extraScore;
-  /// Where query t (at sequence position `qi`) writes: the output row's
-  /// buffer and indices (all but the last, D), and its log-sum-exp element.
+  /// Where query t of chunk qc (at sequence position `qi`) writes: the
+  /// output row's buffer and indices (all but the last, D), and its
+  /// log-sum-exp element.
   function_ref<std::pair<Value, SmallVector<Value>>(ImplicitLocOpBuilder &,
-                                                    Value, Value)>
+                                                    Value, Value, Value)>
       outputRow;
   function_ref<std::pair<Value, SmallVector<Value>>(ImplicitLocOpBuilder &,
-                                                    Value, Value)>
+                                                    Value, Value, Value)>
       lseElement;
+};
+
+/// The batch and head of the current parallel iteration, for the callbacks.
+struct BlockCoords {
+  Value batch, head;
 };
 
 /// Per-block scratch on the heap: a parallel loop run serially keeps no
@@ -103,37 +118,103 @@ void copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
           });
 }
 
-/// One (batch, head, query chunk) block.
-void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
-               Value head, const BlockCallbacks &cb) {
-  int64_t c = in.queriesPerBlock, w = in.keysPerBlock, d = in.headDim;
+/// `(a mod n)` for a possibly negative `a` and positive constant `n`.
+Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n) {
+  Value nv = indexConst(b, n);
+  Value r = arith::RemSIOp::create(b, a, nv);
+  Value neg =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r, indexConst(b, 0));
+  return arith::SelectOp::create(b, neg, arith::AddIOp::create(b, r, nv), r);
+}
+
+/// One worker's buffers. The window is a ring of key chunks: chunk kc
+/// lives in slot kc mod W (columns of `kt`, rows of `v`), so moving to the
+/// next query chunk gathers one new key chunk instead of the whole window.
+/// Softmax and P·V do not depend on the order of the keys.
+struct BlockScratch {
+  Value q;           ///< [c, D] raw query rows (aliases `kRows` when shared).
+  Value kRows;       ///< [c, D] the key chunk being gathered, as rows.
+  Value invNorm;     ///< [c] per-row key normalization, when normalizing.
+  Value kt, v;       ///< [D, W·c] keys transposed, [W·c, D] values.
+  Value kpos, kbias; ///< [W·c] key positions (−1: absent) and score bias.
+  Value qpos;        ///< [c] query positions.
+  Value s, o;        ///< [c, W·c] scores, [c, D] P·V.
+  Value rowMax, rowSum;
+  /// Queries are the rows of the newest key chunk (shared QK, no look-ahead).
+  bool sharedRows;
+};
+
+BlockScratch allocScratch(ImplicitLocOpBuilder &b, const BlockOperands &in,
+                          bool sharedRows) {
+  int64_t c = in.chunk, w = in.windowChunks * in.chunk, d = in.headDim;
+  Type f32 = b.getF32Type(), i32Type = b.getI32Type();
+  BlockScratch sc;
+  sc.sharedRows = sharedRows;
+  sc.kRows = scratch(b, {c, d}, f32);
+  sc.q = sharedRows ? sc.kRows : scratch(b, {c, d}, f32);
+  sc.invNorm = in.normalizeKeys ? scratch(b, {c}, f32) : Value();
+  sc.kt = scratch(b, {d, w}, f32);
+  sc.v = scratch(b, {w, d}, f32);
+  sc.kpos = scratch(b, {w}, i32Type);
+  sc.kbias = scratch(b, {w}, f32);
+  sc.qpos = scratch(b, {c}, i32Type);
+  sc.s = scratch(b, {c, w}, f32);
+  sc.o = scratch(b, {c, d}, f32);
+  sc.rowMax = scratch(b, {c}, f32);
+  sc.rowSum = scratch(b, {c}, f32);
+  return sc;
+}
+
+/// `1 / sqrt(mean(x²) + eps) / sqrt(D)` of row u of `rows`, into
+/// `invNorm[u]`.
+void storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
+                      Value invNorm, int64_t d) {
+  Value zero = indexConst(b, 0);
+  bool vectorized = d % kLanes == 0;
+  auto vecType = VectorType::get({kLanes}, b.getF32Type());
+  Value init =
+      vectorized
+          ? Value(vector::BroadcastOp::create(b, vecType, f32Const(b, 0.0)))
+          : f32Const(b, 0.0);
+  auto loop = scf::ForOp::create(
+      b, zero, indexConst(b, d), indexConst(b, vectorized ? kLanes : 1),
+      ValueRange{init},
+      [&](OpBuilder &nested, Location loc, Value e, ValueRange acc) {
+        ImplicitLocOpBuilder lb(loc, nested);
+        Value x =
+            vectorized
+                ? Value(vector::LoadOp::create(lb, vecType, rows,
+                                               ValueRange{u, e}))
+                : Value(memref::LoadOp::create(lb, rows, ValueRange{u, e}));
+        scf::YieldOp::create(lb,
+                             ValueRange{arith::AddFOp::create(
+                                 lb, acc[0], arith::MulFOp::create(lb, x, x))});
+      });
+  Value sumSq = loop.getResult(0);
+  if (vectorized)
+    sumSq = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sumSq);
+  Value meanSq = arith::MulFOp::create(b, sumSq, f32Const(b, 1.0 / double(d)));
+  Value inv = math::RsqrtOp::create(
+      b, arith::AddFOp::create(b, meanSq, f32Const(b, kKeyNormEps)));
+  inv = arith::MulFOp::create(b, inv, f32Const(b, 1.0 / std::sqrt(double(d))));
+  memref::StoreOp::create(b, inv, invNorm, ValueRange{u});
+}
+
+/// Gathers key chunk `kc` (unwrapped) into its ring slot: positions, bias,
+/// values, and the keys transposed (normalized when asked). Absent keys get
+/// position −1, zeros and a −inf bias.
+void gatherKeyChunk(ImplicitLocOpBuilder &b, const BlockOperands &in,
+                    const BlockCallbacks &cb, const BlockScratch &sc,
+                    Value batch, Value head, Value kc) {
+  int64_t c = in.chunk, d = in.headDim;
   Type f32 = b.getF32Type();
-  Value q = scratch(b, {c, d}, f32), kt = scratch(b, {d, w}, f32);
-  Value v = scratch(b, {w, d}, f32), s = scratch(b, {c, w}, f32);
-  Value o = scratch(b, {c, d}, f32);
-  Value qpos = scratch(b, {c}, b.getI32Type());
-  Value kpos = scratch(b, {w}, b.getI32Type());
-  Value kbias = scratch(b, {w}, f32);
-  Value rowMax = scratch(b, {c}, f32), rowSum = scratch(b, {c}, f32);
   Value zero = indexConst(b, 0);
   Value dim = indexConst(b, d);
-
-  // Gather the queries.
-  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
-    Value i = cb.queryPosition(ib, t);
-    memref::StoreOp::create(ib, i32(ib, i), qpos, ValueRange{t});
-    copyRow(ib, in.queries, ValueRange{batch, head, i}, q, ValueRange{t}, d,
-            Value());
-  });
-  // Keys are gathered as rows and transposed 16 × 16 tiles at a time in
-  // registers when the shapes allow (element-wise transposed stores become
-  // slow scatters).
-  bool tiled = w % kLanes == 0 && d % kLanes == 0;
-  Value kRows = tiled ? scratch(b, {w, d}, f32) : Value();
-  // Gather the keys (transposed, for the score matmul) and values; absent
-  // keys get position −1, zeros and a −inf bias.
-  forLoop(b, zero, indexConst(b, w), 1, [&](ImplicitLocOpBuilder &ib, Value u) {
-    auto [j, exists] = cb.keyPosition(ib, u);
+  Value col0 = arith::MulIOp::create(b, positiveMod(b, kc, in.windowChunks),
+                                     indexConst(b, c));
+  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value u) {
+    auto [j, exists] = cb.keyPosition(ib, kc, u);
+    Value col = arith::AddIOp::create(ib, col0, u);
     Value safe = exists ? arith::SelectOp::create(ib, exists, j, zero) : j;
     Value bias = f32Const(ib, 0.0);
     if (in.mask) {
@@ -150,42 +231,112 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
           ib, exists, pos,
           arith::ConstantOp::create(ib, ib.getI32IntegerAttr(-1)));
     }
-    memref::StoreOp::create(ib, bias, kbias, ValueRange{u});
-    memref::StoreOp::create(ib, pos, kpos, ValueRange{u});
-    if (tiled) {
-      copyRow(ib, in.keys, ValueRange{batch, head, safe}, kRows, ValueRange{u},
-              d, exists);
-    } else {
-      forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
-        Value k = toF32(lb, memref::LoadOp::create(
-                                lb, in.keys, ValueRange{batch, head, safe, e}));
-        if (exists)
-          k = arith::SelectOp::create(lb, exists, k, f32Const(lb, 0.0));
-        memref::StoreOp::create(lb, k, kt, ValueRange{e, u});
-      });
-    }
-    copyRow(ib, in.values, ValueRange{batch, head, safe}, v, ValueRange{u}, d,
-            exists);
+    memref::StoreOp::create(ib, bias, sc.kbias, ValueRange{col});
+    memref::StoreOp::create(ib, pos, sc.kpos, ValueRange{col});
+    copyRow(ib, in.keys, ValueRange{batch, head, safe}, sc.kRows, ValueRange{u},
+            d, exists);
+    if (in.normalizeKeys)
+      storeInverseNorm(ib, sc.kRows, u, sc.invNorm, d);
+    copyRow(ib, in.values, ValueRange{batch, head, safe}, sc.v, ValueRange{col},
+            d, exists);
   });
 
-  if (tiled) {
+  // Transpose 16 × 16 tiles in registers when the shapes allow
+  // (element-wise transposed stores become slow scatters).
+  if (c % kLanes == 0 && d % kLanes == 0) {
     auto tileType = VectorType::get({kLanes, kLanes}, f32);
     SmallVector<bool> inBounds = {true, true};
-    forLoop(b, zero, indexConst(b, w), kLanes,
+    forLoop(b, zero, indexConst(b, c), kLanes,
             [&](ImplicitLocOpBuilder &ib, Value u0) {
+              Value scale;
+              if (in.normalizeKeys)
+                scale = vector::BroadcastOp::create(
+                    ib, tileType,
+                    vector::LoadOp::create(ib, VectorType::get({kLanes}, f32),
+                                           sc.invNorm, ValueRange{u0}));
+              Value col = arith::AddIOp::create(ib, col0, u0);
               forLoop(ib, zero, dim, kLanes,
                       [&](ImplicitLocOpBuilder &lb, Value e0) {
                         Value tile = vector::TransferReadOp::create(
-                            lb, tileType, kRows, ValueRange{u0, e0},
+                            lb, tileType, sc.kRows, ValueRange{u0, e0},
                             f32Const(lb, 0.0), ArrayRef<bool>(inBounds));
                         Value flipped = vector::TransposeOp::create(
                             lb, tile, ArrayRef<int64_t>{1, 0});
+                        if (scale)
+                          flipped = arith::MulFOp::create(lb, flipped, scale);
                         vector::TransferWriteOp::create(
-                            lb, flipped, kt, ValueRange{e0, u0},
+                            lb, flipped, sc.kt, ValueRange{e0, col},
                             ArrayRef<bool>(inBounds));
                       });
             });
+    return;
   }
+  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value u) {
+    Value col = arith::AddIOp::create(ib, col0, u);
+    Value scale = in.normalizeKeys
+                      ? Value(memref::LoadOp::create(ib, sc.invNorm, u))
+                      : Value();
+    forLoop(ib, zero, dim, 1, [&](ImplicitLocOpBuilder &lb, Value e) {
+      Value k = memref::LoadOp::create(lb, sc.kRows, ValueRange{u, e});
+      if (scale)
+        k = arith::MulFOp::create(lb, k, scale);
+      memref::StoreOp::create(lb, k, sc.kt, ValueRange{e, col});
+    });
+  });
+}
+
+/// Prefetches the key and value rows of key chunk `kc` (unwrapped): LSH
+/// gathers rows in bucket order, which no hardware prefetcher predicts, so
+/// the next chunk's rows are requested while this block computes.
+void prefetchKeyChunk(ImplicitLocOpBuilder &b, const BlockOperands &in,
+                      const BlockCallbacks &cb, Value batch, Value head,
+                      Value kc) {
+  Value zero = indexConst(b, 0);
+  forLoop(b, zero, indexConst(b, in.chunk), 1,
+          [&](ImplicitLocOpBuilder &ib, Value u) {
+            auto [j, exists] = cb.keyPosition(ib, kc, u);
+            Value safe =
+                exists ? arith::SelectOp::create(ib, exists, j, zero) : j;
+            for (Value rows : {in.keys, in.values}) {
+              auto type = cast<MemRefType>(rows.getType());
+              int64_t perLine =
+                  kCacheLineBytes * 8 / type.getElementTypeBitWidth();
+              for (int64_t e = 0; e < in.headDim; e += perLine)
+                memref::PrefetchOp::create(
+                    ib, rows, ValueRange{batch, head, safe, indexConst(ib, e)},
+                    /*isWrite=*/false, /*localityHint=*/2,
+                    /*isDataCache=*/true);
+            }
+          });
+}
+
+/// The positions (and, unless shared with the newest key chunk, the rows)
+/// of query chunk `qc`.
+void gatherQueries(ImplicitLocOpBuilder &b, const BlockOperands &in,
+                   const BlockCallbacks &cb, const BlockScratch &sc,
+                   Value batch, Value head, Value qc) {
+  Value zero = indexConst(b, 0);
+  forLoop(b, zero, indexConst(b, in.chunk), 1,
+          [&](ImplicitLocOpBuilder &ib, Value t) {
+            Value i = cb.queryPosition(ib, qc, t);
+            memref::StoreOp::create(ib, i32(ib, i), sc.qpos, ValueRange{t});
+            if (!sc.sharedRows)
+              copyRow(ib, in.queries, ValueRange{batch, head, i}, sc.q,
+                      ValueRange{t}, in.headDim, Value());
+          });
+}
+
+/// Scores of query chunk `qc` against the window, masks, softmax, P·V and
+/// the normalized write of outputs and log-sum-exps.
+void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
+            const BlockCallbacks &cb, const BlockScratch &sc, Value qc) {
+  int64_t c = in.chunk, w = in.windowChunks * in.chunk, d = in.headDim;
+  Type f32 = b.getF32Type();
+  Value q = sc.q, kt = sc.kt, v = sc.v, s = sc.s, o = sc.o;
+  Value qpos = sc.qpos, kpos = sc.kpos, kbias = sc.kbias;
+  Value rowMax = sc.rowMax, rowSum = sc.rowSum;
+  Value zero = indexConst(b, 0);
+  Value dim = indexConst(b, d);
 
   // Scores.
   linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{s});
@@ -314,7 +465,7 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     Value inv = arith::DivFOp::create(ib, f32Const(ib, 1.0), sum);
     Value qi = arith::IndexCastOp::create(
         ib, ib.getIndexType(), memref::LoadOp::create(ib, qpos, ValueRange{t}));
-    auto [buffer, prefix] = cb.outputRow(ib, t, qi);
+    auto [buffer, prefix] = cb.outputRow(ib, qc, t, qi);
     Type outType = cast<MemRefType>(buffer.getType()).getElementType();
     int64_t step = d % kLanes == 0 ? kLanes : 1;
     forLoop(ib, zero, dim, step, [&](ImplicitLocOpBuilder &lb, Value e) {
@@ -338,7 +489,7 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
     });
     if (cb.lseElement) {
       Value m = memref::LoadOp::create(ib, rowMax, ValueRange{t});
-      auto [lseBuffer, at] = cb.lseElement(ib, t, qi);
+      auto [lseBuffer, at] = cb.lseElement(ib, qc, t, qi);
       memref::StoreOp::create(
           ib, arith::AddFOp::create(ib, m, math::LogOp::create(ib, sum)),
           lseBuffer, at);
@@ -346,57 +497,55 @@ void emitBlock(ImplicitLocOpBuilder &b, const BlockOperands &in, Value batch,
   });
 }
 
-/// `k_j = x_j / sqrt(mean(x_j²) + eps) / sqrt(D)` in f32, as a tensor.
-Value normalizedKeys(ImplicitLocOpBuilder &b, Value qk) {
-  MLIRContext *ctx = b.getContext();
-  auto type = cast<RankedTensorType>(qk.getType());
-  ArrayRef<int64_t> s = type.getShape();
-  double d = static_cast<double>(s[3]);
-  AffineMap all = identity(ctx, 4), row = projection(ctx, 4, {0, 1, 2});
-  Value sumSq =
-      generic(b, qk, filledTensor(b, {s[0], s[1], s[2]}, 0.0), {all, row}, 4,
-              {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                Value x = toF32(ib, a[0]);
-                linalg::YieldOp::create(
-                    ib, ValueRange{arith::AddFOp::create(
-                            ib, a[1], arith::MulFOp::create(ib, x, x))});
-              })[0];
-  return generic(
-      b, ValueRange{qk, sumSq}, emptyTensor(b, s, b.getF32Type()),
-      {all, row, all}, 4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-        Value meanSq = arith::MulFOp::create(ib, a[1], f32Const(ib, 1.0 / d));
-        Value inv = math::RsqrtOp::create(
-            ib, arith::AddFOp::create(ib, meanSq, f32Const(ib, kKeyNormEps)));
-        Value k = arith::MulFOp::create(
-            ib, arith::MulFOp::create(ib, toF32(ib, a[0]), inv),
-            f32Const(ib, 1.0 / std::sqrt(d)));
-        linalg::YieldOp::create(ib, ValueRange{k});
-      })[0];
-}
-
-/// `(a mod n)` for a possibly negative `a` and positive constant `n`.
-Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n) {
-  Value nv = indexConst(b, n);
-  Value r = arith::RemSIOp::create(b, a, nv);
-  Value neg =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r, indexConst(b, 0));
-  return arith::SelectOp::create(b, neg, arith::AddIOp::create(b, r, nv), r);
-}
-
-/// The parallel loop over (batch, head, query chunk).
-void forEachBlock(ImplicitLocOpBuilder &b, int64_t batch, int64_t heads,
-                  int64_t chunks,
-                  function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
+/// The parallel loop over (batch, head, run of query chunks). Each
+/// iteration walks `group` consecutive query chunks, sliding the key ring:
+/// the window's look-back chunks are gathered once per run, then one new
+/// key chunk per query chunk.
+void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
+                     const BlockCallbacks &cb, BlockCoords &at, int64_t batch,
+                     int64_t heads, int64_t numChunks) {
+  int64_t group = 1;
+  for (int64_t g = std::min<int64_t>(numChunks, 16); g >= 1; --g)
+    if (numChunks % g == 0) {
+      group = g;
+      break;
+    }
+  int64_t after = in.windowChunks - 1 - in.chunksBefore;
+  bool sharedRows = in.normalizeKeys && after == 0;
   Value zero = indexConst(b, 0), one = indexConst(b, 1);
-  scf::ParallelOp::create(b, ValueRange{zero, zero, zero},
-                          ValueRange{indexConst(b, batch), indexConst(b, heads),
-                                     indexConst(b, chunks)},
-                          ValueRange{one, one, one},
-                          [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-                            ImplicitLocOpBuilder pb(loc, nested);
-                            body(pb, ivs);
-                            scf::ReduceOp::create(pb);
-                          });
+  scf::ParallelOp::create(
+      b, ValueRange{zero, zero, zero},
+      ValueRange{indexConst(b, batch), indexConst(b, heads),
+                 indexConst(b, numChunks / group)},
+      ValueRange{one, one, one},
+      [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+        ImplicitLocOpBuilder pb(loc, nested);
+        Value batchIv = ivs[0], head = ivs[1];
+        at = {batchIv, head};
+        BlockScratch sc = allocScratch(pb, in, sharedRows);
+        Value first = arith::MulIOp::create(pb, ivs[2], indexConst(pb, group));
+        // The window of the run's first query chunk, but its newest chunk.
+        Value firstKey =
+            arith::SubIOp::create(pb, first, indexConst(pb, in.chunksBefore));
+        forLoop(pb, zero, indexConst(pb, in.windowChunks - 1), 1,
+                [&](ImplicitLocOpBuilder &ib, Value i) {
+                  gatherKeyChunk(ib, in, cb, sc, batchIv, head,
+                                 arith::AddIOp::create(ib, firstKey, i));
+                });
+        forLoop(pb, zero, indexConst(pb, group), 1,
+                [&](ImplicitLocOpBuilder &ib, Value i) {
+                  Value qc = arith::AddIOp::create(ib, first, i);
+                  gatherKeyChunk(
+                      ib, in, cb, sc, batchIv, head,
+                      arith::AddIOp::create(ib, qc, indexConst(ib, after)));
+                  gatherQueries(ib, in, cb, sc, batchIv, head, qc);
+                  prefetchKeyChunk(
+                      ib, in, cb, batchIv, head,
+                      arith::AddIOp::create(ib, qc, indexConst(ib, after + 1)));
+                  attend(ib, in, cb, sc, qc);
+                });
+        scf::ReduceOp::create(pb);
+      });
 }
 
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
@@ -414,10 +563,8 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     int64_t chunk = op.getChunkLen();
     int64_t numChunks = rounds * len / chunk;
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
-    int64_t windowChunks = before + 1 + after;
     bool sequenceOrder = op.getSequenceOrder();
 
-    Value keys = toBuffer(b, normalizedKeys(b, op.getQk()));
     Value queries = toBuffer(b, op.getQk());
     Value values = toBuffer(b, op.getV());
     Value perm = toBuffer(b, op.getPerm());
@@ -426,124 +573,121 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     auto outType = cast<RankedTensorType>(op.getOut().getType());
     Value out = allocBuffer(b, outType);
     Value lse = allocBuffer(b, cast<RankedTensorType>(op.getLse().getType()));
-    BlockOperands in{queries, keys,           values,
-                     mask,    chunk,          windowChunks * chunk,
-                     dim,     op.getCausal(), /*selfMask=*/true};
+    // Keys are the query rows, normalized as they are gathered.
+    BlockOperands in{queries,
+                     queries,
+                     values,
+                     mask,
+                     chunk,
+                     before + 1 + after,
+                     before,
+                     dim,
+                     op.getCausal(),
+                     /*selfMask=*/true,
+                     /*normalizeKeys=*/true};
+    BlockCoords at;
 
-    forEachBlock(
-        b, shape[0], shape[1], numChunks,
-        [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
-          Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-          // Sorted slot → (round, slot within the round) → position.
-          auto split = [&](ImplicitLocOpBuilder &ib, Value slot) {
-            return std::make_pair(
-                arith::DivUIOp::create(ib, slot, indexConst(ib, len))
-                    .getResult(),
-                arith::RemUIOp::create(ib, slot, indexConst(ib, len))
-                    .getResult());
-          };
-          auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
-            auto [round, within] = split(ib, slot);
-            return arith::IndexCastOp::create(
-                ib, ib.getIndexType(),
-                memref::LoadOp::create(ib, perm,
-                                       ValueRange{batch, head, round, within}));
-          };
-          auto querySlot = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
-            return arith::AddIOp::create(
-                ib, arith::MulIOp::create(ib, qc, indexConst(ib, chunk)), t);
-          };
-          auto chunkOfInverse = [&](ImplicitLocOpBuilder &ib, Value r,
-                                    Value pos) -> Value {
-            Value slot = arith::IndexCastOp::create(
-                ib, ib.getIndexType(),
-                memref::LoadOp::create(ib, inverse,
-                                       ValueRange{batch, head, r, pos}));
-            Value global = arith::AddIOp::create(
-                ib, arith::MulIOp::create(ib, r, indexConst(ib, len)), slot);
-            return arith::DivUIOp::create(ib, global, indexConst(ib, chunk));
-          };
-          // −log N_ij, N_ij the number of (query copy, key copy) windows where
-          // positions i and j meet over all rounds.
-          auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i,
-                                Value j) -> Value {
-            auto outer = scf::ForOp::create(
-                ib, indexConst(ib, 0), indexConst(ib, rounds),
-                indexConst(ib, 1), ValueRange{indexConst(ib, 0)},
-                [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
-                  ImplicitLocOpBuilder b1(l1, n1);
-                  Value qChunk = chunkOfInverse(b1, r1, i);
-                  auto inner = scf::ForOp::create(
-                      b1, indexConst(b1, 0), indexConst(b1, rounds),
-                      indexConst(b1, 1), ValueRange{c1[0]},
-                      [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
-                        ImplicitLocOpBuilder b2(l2, n2);
-                        Value diff = positiveMod(
-                            b2,
-                            arith::SubIOp::create(b2, chunkOfInverse(b2, r2, j),
-                                                  qChunk),
-                            numChunks);
-                        Value meets = arith::OrIOp::create(
-                            b2,
-                            arith::CmpIOp::create(b2, arith::CmpIPredicate::ule,
-                                                  diff, indexConst(b2, after)),
-                            arith::CmpIOp::create(
-                                b2, arith::CmpIPredicate::uge, diff,
-                                indexConst(b2, numChunks - before)));
-                        Value inc = arith::SelectOp::create(
-                            b2, meets, indexConst(b2, 1), indexConst(b2, 0));
-                        scf::YieldOp::create(
-                            b2,
-                            ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
-                      });
-                  scf::YieldOp::create(b1, inner.getResult(0));
+    // Sorted slot → (round, slot within the round) → position.
+    auto split = [&](ImplicitLocOpBuilder &ib, Value slot) {
+      return std::make_pair(
+          arith::DivUIOp::create(ib, slot, indexConst(ib, len)).getResult(),
+          arith::RemUIOp::create(ib, slot, indexConst(ib, len)).getResult());
+    };
+    auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) -> Value {
+      auto [round, within] = split(ib, slot);
+      return arith::IndexCastOp::create(
+          ib, ib.getIndexType(),
+          memref::LoadOp::create(ib, perm,
+                                 ValueRange{at.batch, at.head, round, within}));
+    };
+    auto slotOf = [&](ImplicitLocOpBuilder &ib, Value chunkIndex, Value t) {
+      return arith::AddIOp::create(
+                 ib,
+                 arith::MulIOp::create(ib, chunkIndex, indexConst(ib, chunk)),
+                 t)
+          .getResult();
+    };
+    auto chunkOfInverse = [&](ImplicitLocOpBuilder &ib, Value r,
+                              Value pos) -> Value {
+      Value slot = arith::IndexCastOp::create(
+          ib, ib.getIndexType(),
+          memref::LoadOp::create(ib, inverse,
+                                 ValueRange{at.batch, at.head, r, pos}));
+      Value global = arith::AddIOp::create(
+          ib, arith::MulIOp::create(ib, r, indexConst(ib, len)), slot);
+      return arith::DivUIOp::create(ib, global, indexConst(ib, chunk));
+    };
+    // −log N_ij, N_ij the number of (query copy, key copy) windows where
+    // positions i and j meet over all rounds.
+    auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i, Value j) -> Value {
+      auto outer = scf::ForOp::create(
+          ib, indexConst(ib, 0), indexConst(ib, rounds), indexConst(ib, 1),
+          ValueRange{indexConst(ib, 0)},
+          [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
+            ImplicitLocOpBuilder b1(l1, n1);
+            Value qChunk = chunkOfInverse(b1, r1, i);
+            auto inner = scf::ForOp::create(
+                b1, indexConst(b1, 0), indexConst(b1, rounds),
+                indexConst(b1, 1), ValueRange{c1[0]},
+                [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
+                  ImplicitLocOpBuilder b2(l2, n2);
+                  Value diff =
+                      positiveMod(b2,
+                                  arith::SubIOp::create(
+                                      b2, chunkOfInverse(b2, r2, j), qChunk),
+                                  numChunks);
+                  Value meets = arith::OrIOp::create(
+                      b2,
+                      arith::CmpIOp::create(b2, arith::CmpIPredicate::ule, diff,
+                                            indexConst(b2, after)),
+                      arith::CmpIOp::create(
+                          b2, arith::CmpIPredicate::uge, diff,
+                          indexConst(b2, numChunks - before)));
+                  Value inc = arith::SelectOp::create(
+                      b2, meets, indexConst(b2, 1), indexConst(b2, 0));
+                  scf::YieldOp::create(
+                      b2, ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
                 });
-            Value n = arith::UIToFPOp::create(
-                ib, ib.getF32Type(),
-                arith::IndexCastOp::create(ib, ib.getI64Type(),
-                                           outer.getResult(0)));
-            return arith::NegFOp::create(ib, math::LogOp::create(ib, n));
-          };
-          BlockCallbacks cb;
-          auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value t) {
-            return positionAt(ib, querySlot(ib, t));
-          };
-          auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
-            Value wIdx = arith::DivUIOp::create(ib, u, indexConst(ib, chunk));
-            Value within = arith::RemUIOp::create(ib, u, indexConst(ib, chunk));
-            Value kc = positiveMod(
-                ib,
-                arith::AddIOp::create(
-                    ib, qc,
-                    arith::SubIOp::create(ib, wIdx, indexConst(ib, before))),
-                numChunks);
-            Value slot = arith::AddIOp::create(
-                ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)),
-                within);
-            return std::make_pair(positionAt(ib, slot), Value());
-          };
-          // Sorted order by default; sequence order (position qi) when the
-          // unsort is fused in.
-          auto rowIndices = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
-            auto [round, within] = split(ib, querySlot(ib, t));
-            return SmallVector<Value>{batch, head, round,
-                                      sequenceOrder ? qi : within};
-          };
-          auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
-            return std::make_pair(out, rowIndices(ib, t, qi));
-          };
-          auto lseElementFn = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
-            return std::make_pair(lse, rowIndices(ib, t, qi));
-          };
-          // function_refs must point at named lambdas that outlive the call.
-          cb.queryPosition = queryPositionFn;
-          cb.keyPosition = keyPositionFn;
-          cb.outputRow = outputRowFn;
-          cb.lseElement = lseElementFn;
-          if (op.getDuplicateCorrection())
-            cb.extraScore = duplicates;
-          emitBlock(pb, in, batch, head, cb);
-        });
+            scf::YieldOp::create(b1, inner.getResult(0));
+          });
+      Value n = arith::UIToFPOp::create(
+          ib, ib.getF32Type(),
+          arith::IndexCastOp::create(ib, ib.getI64Type(), outer.getResult(0)));
+      return arith::NegFOp::create(ib, math::LogOp::create(ib, n));
+    };
+    auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t) {
+      return positionAt(ib, slotOf(ib, qc, t));
+    };
+    // Chunks wrap around: the first chunk's look-back is the last one.
+    auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value kc, Value u) {
+      Value slot = slotOf(ib, positiveMod(ib, kc, numChunks), u);
+      return std::make_pair(positionAt(ib, slot), Value());
+    };
+    // Sorted order by default; sequence order (position qi) when the
+    // unsort is fused in.
+    auto rowIndices = [&](ImplicitLocOpBuilder &ib, Value qc, Value t,
+                          Value qi) {
+      auto [round, within] = split(ib, slotOf(ib, qc, t));
+      return SmallVector<Value>{at.batch, at.head, round,
+                                sequenceOrder ? qi : within};
+    };
+    auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t,
+                           Value qi) {
+      return std::make_pair(out, rowIndices(ib, qc, t, qi));
+    };
+    auto lseElementFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t,
+                            Value qi) {
+      return std::make_pair(lse, rowIndices(ib, qc, t, qi));
+    };
+    // function_refs must point at named lambdas that outlive the call.
+    BlockCallbacks cb;
+    cb.queryPosition = queryPositionFn;
+    cb.keyPosition = keyPositionFn;
+    cb.outputRow = outputRowFn;
+    cb.lseElement = lseElementFn;
+    if (op.getDuplicateCorrection())
+      cb.extraScore = duplicates;
+    forEachBlockRun(b, in, cb, at, shape[0], shape[1], numChunks);
     rewriter.replaceOp(op, {toTensor(b, out), toTensor(b, lse)});
     return success();
   }
@@ -558,8 +702,8 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     if (!type.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static shapes");
     ArrayRef<int64_t> s = type.getShape();
-    int64_t len = s[2], dim = s[3];
-    int64_t chunk = op.getChunkLen(), numChunks = len / chunk;
+    int64_t dim = s[3];
+    int64_t chunk = op.getChunkLen(), numChunks = s[2] / chunk;
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
 
     // Fold 1/sqrt(D) into the keys once.
@@ -572,45 +716,40 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
                      toBuffer(b, op.getV()),
                      op.getMask() ? toBuffer(b, op.getMask()) : Value(),
                      chunk,
-                     (before + 1 + after) * chunk,
+                     before + 1 + after,
+                     before,
                      dim,
                      op.getCausal(),
-                     /*selfMask=*/false};
-
-    forEachBlock(
-        b, s[0], s[1], numChunks,
-        [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
-          Value batch = ivs[0], head = ivs[1], qc = ivs[2];
-          Value first = arith::MulIOp::create(pb, qc, indexConst(pb, chunk));
-          BlockCallbacks cb;
-          auto queryPositionFn = [&](ImplicitLocOpBuilder &ib,
-                                     Value t) -> Value {
-            return arith::AddIOp::create(ib, first, t);
-          };
-          // Keys of chunks outside the sequence do not exist (no
-          // wrap-around).
-          auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value u) {
-            Value j =
-                arith::SubIOp::create(ib, arith::AddIOp::create(ib, first, u),
-                                      indexConst(ib, before * chunk));
-            Value exists = arith::AndIOp::create(
-                ib,
-                arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, j,
-                                      indexConst(ib, 0)),
-                arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, j,
-                                      indexConst(ib, len)));
-            return std::make_pair(Value(j), Value(exists));
-          };
-          auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value t, Value qi) {
-            return std::make_pair(out, SmallVector<Value>{batch, head, qi});
-          };
-          // function_refs must point at named lambdas that outlive the
-          // call.
-          cb.queryPosition = queryPositionFn;
-          cb.keyPosition = keyPositionFn;
-          cb.outputRow = outputRowFn;
-          emitBlock(pb, in, batch, head, cb);
-        });
+                     /*selfMask=*/false,
+                     /*normalizeKeys=*/false};
+    BlockCoords at;
+    auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value qc,
+                               Value t) -> Value {
+      return arith::AddIOp::create(
+          ib, arith::MulIOp::create(ib, qc, indexConst(ib, chunk)), t);
+    };
+    // Keys of chunks outside the sequence do not exist (no wrap-around).
+    auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value kc, Value u) {
+      Value j = arith::AddIOp::create(
+          ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)), u);
+      Value exists = arith::AndIOp::create(
+          ib,
+          arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, kc,
+                                indexConst(ib, 0)),
+          arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, kc,
+                                indexConst(ib, numChunks)));
+      return std::make_pair(Value(j), Value(exists));
+    };
+    auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t,
+                           Value qi) {
+      return std::make_pair(out, SmallVector<Value>{at.batch, at.head, qi});
+    };
+    // function_refs must point at named lambdas that outlive the call.
+    BlockCallbacks cb;
+    cb.queryPosition = queryPositionFn;
+    cb.keyPosition = keyPositionFn;
+    cb.outputRow = outputRowFn;
+    forEachBlockRun(b, in, cb, at, s[0], s[1], numChunks);
     rewriter.replaceOp(op, toTensor(b, out));
     return success();
   }

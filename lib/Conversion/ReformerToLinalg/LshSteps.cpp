@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <limits>
 
@@ -100,126 +101,227 @@ struct LowerLshRotations : OpRewritePattern<LshRotationsOp> {
   }
 };
 
+/// The first maximum and first minimum of a row and their indices.
+struct Extremes {
+  Value maxValue, maxIndex, minValue, minIndex;
+};
+
+constexpr int64_t kArgmaxLanes = 16;
+/// Rows per hashing block: their rotations (R·K floats each) stay in L2.
+constexpr int64_t kHashRowsPerBlock = 128;
+
+/// One scalar pass over `at(0 .. n)`.
+Extremes scalarExtremes(ImplicitLocOpBuilder &b,
+                        function_ref<Value(ImplicitLocOpBuilder &, Value)> at,
+                        int64_t n) {
+  Value first = at(b, indexConst(b, 0));
+  Value init[] = {first, indexConst(b, 0), first, indexConst(b, 0)};
+  auto loop = scf::ForOp::create(
+      b, indexConst(b, 1), indexConst(b, n), indexConst(b, 1), ValueRange(init),
+      [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
+        ImplicitLocOpBuilder lb(loc, nested);
+        Value v = at(lb, j);
+        Value larger =
+            arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, v, acc[0]);
+        Value smaller =
+            arith::CmpFOp::create(lb, arith::CmpFPredicate::OLT, v, acc[2]);
+        scf::YieldOp::create(
+            lb, ValueRange{arith::SelectOp::create(lb, larger, v, acc[0]),
+                           arith::SelectOp::create(lb, larger, j, acc[1]),
+                           arith::SelectOp::create(lb, smaller, v, acc[2]),
+                           arith::SelectOp::create(lb, smaller, j, acc[3])});
+      });
+  return {loop.getResult(0), loop.getResult(1), loop.getResult(2),
+          loop.getResult(3)};
+}
+
+/// The same, 16 lanes at a time: each lane keeps its own first extreme
+/// (strict comparisons), then the lanes holding the overall extreme give
+/// their lowest index, so ties still go to the lowest index.
+Extremes vectorExtremes(ImplicitLocOpBuilder &b, Value rotated, Value row,
+                        Value start, int64_t n) {
+  auto vf = VectorType::get({kArgmaxLanes}, b.getF32Type());
+  auto vi = VectorType::get({kArgmaxLanes}, b.getI32Type());
+  auto load = [&](ImplicitLocOpBuilder &lb, Value j) -> Value {
+    return vector::LoadOp::create(
+        lb, vf, rotated, ValueRange{row, arith::AddIOp::create(lb, start, j)});
+  };
+  SmallVector<int32_t> laneIds;
+  for (int64_t i = 0; i < kArgmaxLanes; ++i)
+    laneIds.push_back(i);
+  Value lanes = arith::ConstantOp::create(
+      b, DenseIntElementsAttr::get(vi, ArrayRef<int32_t>(laneIds)));
+  Value first = load(b, indexConst(b, 0));
+  Value init[] = {first, lanes, first, lanes};
+  auto loop = scf::ForOp::create(
+      b, indexConst(b, kArgmaxLanes), indexConst(b, n),
+      indexConst(b, kArgmaxLanes), ValueRange(init),
+      [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
+        ImplicitLocOpBuilder lb(loc, nested);
+        Value v = load(lb, j);
+        Value ids = arith::AddIOp::create(
+            lb, lanes,
+            vector::BroadcastOp::create(
+                lb, vi, arith::IndexCastOp::create(lb, lb.getI32Type(), j)));
+        Value larger =
+            arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, v, acc[0]);
+        Value smaller =
+            arith::CmpFOp::create(lb, arith::CmpFPredicate::OLT, v, acc[2]);
+        scf::YieldOp::create(
+            lb, ValueRange{arith::SelectOp::create(lb, larger, v, acc[0]),
+                           arith::SelectOp::create(lb, larger, ids, acc[1]),
+                           arith::SelectOp::create(lb, smaller, v, acc[2]),
+                           arith::SelectOp::create(lb, smaller, ids, acc[3])});
+      });
+  auto reduce = [&](Value values, Value ids, vector::CombiningKind kind) {
+    Value best = vector::ReductionOp::create(b, kind, values);
+    Value isBest =
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, values,
+                              vector::BroadcastOp::create(b, vf, best));
+    Value candidates = arith::SelectOp::create(
+        b, isBest, ids,
+        vector::BroadcastOp::create(
+            b, vi,
+            arith::ConstantOp::create(
+                b, b.getI32IntegerAttr(std::numeric_limits<int32_t>::max()))));
+    Value index = vector::ReductionOp::create(b, vector::CombiningKind::MINSI,
+                                              candidates);
+    return std::make_pair(
+        best,
+        arith::IndexCastOp::create(b, b.getIndexType(), index).getResult());
+  };
+  auto [maxValue, maxIndex] = reduce(loop.getResult(0), loop.getResult(1),
+                                     vector::CombiningKind::MAXIMUMF);
+  auto [minValue, minIndex] = reduce(loop.getResult(2), loop.getResult(3),
+                                     vector::CombiningKind::MINIMUMF);
+  return {maxValue, maxIndex, minValue, minIndex};
+}
+
+/// The bucket of row `t` of `rotated` for one round whose K columns start
+/// at `roundStart`: argmax over [v ; −v] per factor, in one pass (the first
+/// maximum and the first minimum of v; −v's block comes second, so it wins
+/// only when strictly larger: the lowest index wins ties, as in trax).
+Value bucketOf(ImplicitLocOpBuilder &b, Value rotated, Value t,
+               Value roundStart, ArrayRef<int64_t> factors) {
+  Value bucket = indexConst(b, 0);
+  int64_t column = 0, multiplier = 1;
+  for (int64_t f : factors) {
+    int64_t half = f / 2;
+    Value start = arith::AddIOp::create(b, roundStart, indexConst(b, column));
+    auto at = [&](ImplicitLocOpBuilder &lb, Value j) -> Value {
+      return memref::LoadOp::create(
+          lb, rotated, ValueRange{t, arith::AddIOp::create(lb, start, j)});
+    };
+    auto [maxValue, maxIndex, minValue, minIndex] =
+        half % kArgmaxLanes == 0 ? vectorExtremes(b, rotated, t, start, half)
+                                 : scalarExtremes(b, at, half);
+    Value negMin = arith::NegFOp::create(b, minValue);
+    Value useMax =
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, maxValue, negMin);
+    Value index = arith::SelectOp::create(
+        b, useMax, maxIndex,
+        arith::AddIOp::create(b, minIndex, indexConst(b, half)));
+    bucket = arith::AddIOp::create(
+        b, bucket, arith::MulIOp::create(b, index, indexConst(b, multiplier)));
+    column += half;
+    multiplier *= f;
+  }
+  return arith::IndexCastOp::create(b, b.getI32Type(), bucket);
+}
+
 /// Rotates every position (one contraction over D), then takes the argmax
-/// of `[xR ; −xR]` per bucket factor, lowest index on ties.
+/// of `[xR ; −xR]` per bucket factor, lowest index on ties. A parallel loop
+/// over (batch·head, block of rows): each block's rotations go to an
+/// L2-sized scratch and are reduced to buckets at once, so the [L, R·K]
+/// rotations of a whole head are never written out.
 struct LowerLshHash : OpRewritePattern<LshHashOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(LshHashOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = b.getContext();
     auto qkType = cast<RankedTensorType>(op.getQk().getType());
     auto rotType = cast<RankedTensorType>(op.getRotations().getType());
     auto outType = cast<RankedTensorType>(op.getType());
     if (!qkType.hasStaticShape() || !rotType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static shapes");
     int64_t bsz = qkType.getDimSize(0), h = qkType.getDimSize(1),
-            l = qkType.getDimSize(2), r = rotType.getDimSize(2),
-            k = rotType.getDimSize(3);
+            l = qkType.getDimSize(2), dim = qkType.getDimSize(3),
+            r = rotType.getDimSize(2), k = rotType.getDimSize(3);
+    int64_t rows = 1;
+    for (int64_t c = std::min<int64_t>(l, kHashRowsPerBlock); c >= 1; --c)
+      if (l % c == 0) {
+        rows = c;
+        break;
+      }
 
-    // Per (batch, head): rotated[b, h] = x[b, h] · R[h] as one [L, D] ×
-    // [D, R·K] matmul (a register-blocked kernel after bufferization).
     Type f32 = b.getF32Type();
-    Value xF32 = scaledF32Tensor(b, op.getQk());
-    Value rotF32 = scaledF32Tensor(b, op.getRotations());
-    int64_t dim = qkType.getDimSize(3);
-    Value rotFlat = tensor::CollapseShapeOp::create(
-        b, rotF32, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
-    auto loop = scf::ForOp::create(
-        b, indexConst(b, 0), indexConst(b, bsz * h), indexConst(b, 1),
-        ValueRange{emptyTensor(b, {bsz, h, l, r * k}, f32)},
-        [&](OpBuilder &nested, Location loc, Value bh, ValueRange iter) {
-          ImplicitLocOpBuilder ib(loc, nested);
-          Value bi = arith::DivUIOp::create(ib, bh, indexConst(ib, h));
-          Value hi = arith::RemUIOp::create(ib, bh, indexConst(ib, h));
-          SmallVector<OpFoldResult> one(4, ib.getIndexAttr(1));
-          Value x = tensor::ExtractSliceOp::create(
-              ib, RankedTensorType::get({l, dim}, f32), xF32,
-              ArrayRef<OpFoldResult>{bi, hi, ib.getIndexAttr(0),
-                                     ib.getIndexAttr(0)},
-              ArrayRef<OpFoldResult>{ib.getIndexAttr(1), ib.getIndexAttr(1),
-                                     ib.getIndexAttr(l), ib.getIndexAttr(dim)},
-              one);
-          Value rot = tensor::ExtractSliceOp::create(
-              ib, RankedTensorType::get({dim, r * k}, f32), rotFlat,
-              ArrayRef<OpFoldResult>{hi, ib.getIndexAttr(0),
-                                     ib.getIndexAttr(0)},
-              ArrayRef<OpFoldResult>{ib.getIndexAttr(1), ib.getIndexAttr(dim),
-                                     ib.getIndexAttr(r * k)},
-              SmallVector<OpFoldResult>(3, ib.getIndexAttr(1)));
-          Value acc = filledTensor(ib, {l, r * k}, 0.0);
-          Value prod =
-              linalg::MatmulOp::create(ib, TypeRange{acc.getType()},
-                                       ValueRange{x, rot}, ValueRange{acc})
-                  .getResult(0);
-          Value updated = tensor::InsertSliceOp::create(
-              ib, prod, iter[0],
-              ArrayRef<OpFoldResult>{bi, hi, ib.getIndexAttr(0),
-                                     ib.getIndexAttr(0)},
-              ArrayRef<OpFoldResult>{ib.getIndexAttr(1), ib.getIndexAttr(1),
-                                     ib.getIndexAttr(l),
-                                     ib.getIndexAttr(r * k)},
-              one);
-          scf::YieldOp::create(ib, ValueRange{updated});
-        });
-    Value rotated = loop.getResult(0); // [B, H, L, R·K]
-
-    // argmax over [v ; −v] in one pass: the first maximum and the first
-    // minimum of v; −v's block comes second, so it wins only when strictly
-    // larger (the lowest index wins ties, as in trax).
+    Value x = toBuffer(b, scaledF32Tensor(b, op.getQk()));
+    Value rot =
+        toBuffer(b, tensor::CollapseShapeOp::create(
+                        b, scaledF32Tensor(b, op.getRotations()),
+                        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}}));
+    Value out = allocBuffer(b, outType);
     ArrayRef<int64_t> factors = op.getNBuckets();
-    Value buckets = generic(
-        b, ValueRange{}, emptyTensor(b, outType.getShape(), b.getI32Type()),
-        {identity(ctx, 4)}, 4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange) {
-          SmallVector<Value> iv = loopIndices(ib, 4);
-          Value bucket = indexConst(ib, 0);
-          int64_t column = 0, multiplier = 1;
-          Value rowStart = arith::MulIOp::create(ib, iv[2], indexConst(ib, k));
-          for (int64_t f : factors) {
-            int64_t half = f / 2;
-            auto at = [&](ImplicitLocOpBuilder &lb, Value j) -> Value {
-              Value col = arith::AddIOp::create(
-                  lb, rowStart,
-                  arith::AddIOp::create(lb, j, indexConst(lb, column)));
-              return tensor::ExtractOp::create(
-                  lb, rotated, ValueRange{iv[0], iv[1], iv[3], col});
-            };
-            Value first = at(ib, indexConst(ib, 0));
-            Value init[] = {first, indexConst(ib, 0), first, indexConst(ib, 0)};
-            auto loop = scf::ForOp::create(
-                ib, indexConst(ib, 1), indexConst(ib, half), indexConst(ib, 1),
-                ValueRange(init),
-                [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
-                  ImplicitLocOpBuilder lb(loc, nested);
-                  Value v = at(lb, j);
-                  Value larger = arith::CmpFOp::create(
-                      lb, arith::CmpFPredicate::OGT, v, acc[0]);
-                  Value smaller = arith::CmpFOp::create(
-                      lb, arith::CmpFPredicate::OLT, v, acc[2]);
-                  scf::YieldOp::create(
-                      lb, ValueRange{
-                              arith::SelectOp::create(lb, larger, v, acc[0]),
-                              arith::SelectOp::create(lb, larger, j, acc[1]),
-                              arith::SelectOp::create(lb, smaller, v, acc[2]),
-                              arith::SelectOp::create(lb, smaller, j, acc[3])});
-                });
-            Value negMin = arith::NegFOp::create(ib, loop.getResult(2));
-            Value useMax = arith::CmpFOp::create(ib, arith::CmpFPredicate::OGE,
-                                                 loop.getResult(0), negMin);
-            Value h = arith::SelectOp::create(
-                ib, useMax, loop.getResult(1),
-                arith::AddIOp::create(ib, loop.getResult(3),
-                                      indexConst(ib, half)));
-            bucket = arith::AddIOp::create(
-                ib, bucket,
-                arith::MulIOp::create(ib, h, indexConst(ib, multiplier)));
-            column += half;
-            multiplier *= f;
-          }
-          linalg::YieldOp::create(ib, ValueRange{arith::IndexCastOp::create(
-                                          ib, ib.getI32Type(), bucket)});
-        })[0];
-    rewriter.replaceOp(op, buckets);
+    Value zero = indexConst(b, 0), one = indexConst(b, 1);
+    scf::ParallelOp::create(
+        b, ValueRange{zero, zero},
+        ValueRange{indexConst(b, bsz * h), indexConst(b, l / rows)},
+        ValueRange{one, one},
+        [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+          ImplicitLocOpBuilder pb(loc, nested);
+          Value bi = arith::DivUIOp::create(pb, ivs[0], indexConst(pb, h));
+          Value hi = arith::RemUIOp::create(pb, ivs[0], indexConst(pb, h));
+          Value row0 = arith::MulIOp::create(pb, ivs[1], indexConst(pb, rows));
+          auto attr = [&](int64_t v) -> OpFoldResult {
+            return pb.getIndexAttr(v);
+          };
+          auto xType =
+              cast<MemRefType>(memref::SubViewOp::inferRankReducedResultType(
+                  {rows, dim}, cast<MemRefType>(x.getType()),
+                  ArrayRef<OpFoldResult>{bi, hi, row0, attr(0)},
+                  ArrayRef<OpFoldResult>{attr(1), attr(1), attr(rows),
+                                         attr(dim)},
+                  ArrayRef<OpFoldResult>{attr(1), attr(1), attr(1), attr(1)}));
+          Value xs = memref::SubViewOp::create(
+              pb, xType, x, ArrayRef<OpFoldResult>{bi, hi, row0, attr(0)},
+              ArrayRef<OpFoldResult>{attr(1), attr(1), attr(rows), attr(dim)},
+              ArrayRef<OpFoldResult>{attr(1), attr(1), attr(1), attr(1)});
+          auto rotSliceType =
+              cast<MemRefType>(memref::SubViewOp::inferRankReducedResultType(
+                  {dim, r * k}, cast<MemRefType>(rot.getType()),
+                  ArrayRef<OpFoldResult>{hi, attr(0), attr(0)},
+                  ArrayRef<OpFoldResult>{attr(1), attr(dim), attr(r * k)},
+                  ArrayRef<OpFoldResult>{attr(1), attr(1), attr(1)}));
+          Value rs = memref::SubViewOp::create(
+              pb, rotSliceType, rot,
+              ArrayRef<OpFoldResult>{hi, attr(0), attr(0)},
+              ArrayRef<OpFoldResult>{attr(1), attr(dim), attr(r * k)},
+              ArrayRef<OpFoldResult>{attr(1), attr(1), attr(1)});
+          Value rotated =
+              memref::AllocOp::create(pb, MemRefType::get({rows, r * k}, f32),
+                                      pb.getI64IntegerAttr(64));
+          linalg::FillOp::create(pb, ValueRange{f32Const(pb, 0.0)},
+                                 ValueRange{rotated});
+          linalg::MatmulOp::create(pb, ValueRange{xs, rs}, ValueRange{rotated});
+          forLoop(pb, zero, indexConst(pb, rows), 1,
+                  [&](ImplicitLocOpBuilder &tb, Value t) {
+                    forLoop(
+                        tb, zero, indexConst(tb, r), 1,
+                        [&](ImplicitLocOpBuilder &ib, Value round) {
+                          Value bucket =
+                              bucketOf(ib, rotated, t,
+                                       arith::MulIOp::create(ib, round,
+                                                             indexConst(ib, k)),
+                                       factors);
+                          memref::StoreOp::create(
+                              ib, bucket, out,
+                              ValueRange{bi, hi, round,
+                                         arith::AddIOp::create(ib, row0, t)});
+                        });
+                  });
+          scf::ReduceOp::create(pb);
+        });
+    rewriter.replaceOp(op, toTensor(b, out));
     return success();
   }
 };

@@ -22,16 +22,25 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // -----
 
 // LSH attention: decomposed, then each step lowered. Hashing is a
-// per-head [L, D] × [D, R·K] matmul; the sort a counting sort per round;
-// the attention a parallel loop over (batch, head, query chunk) whose
-// scratch is a c × W·c score block (16 × 32 here), never L × L.
+// parallel loop over (batch·head, block of rows), each block a [rows, D] ×
+// [D, R·K] matmul into scratch reduced to buckets at once; the sort a
+// counting sort per round;
+// the attention a parallel loop over (batch, head, run of query chunks;
+// all 8 chunks of a head here) whose scratch is a c × W·c score block
+// (16 × 32 here), never L × L. Each block gathers one new key chunk into
+// the ring (16 × 16 register transposes into the 16 × 32 key buffer).
 // CHECK-LABEL: func.func @lsh
-// CHECK: linalg.matmul {{.*}} -> tensor<64x8xf32>
+// CHECK: scf.parallel
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
+// CHECK: linalg.matmul ins({{.*}} : memref<64x16xf32, strided<[16, 1], offset: ?>>, memref<16x8xf32, strided<[8, 1], offset: ?>>) outs({{.*}} : memref<64x8xf32>)
 // CHECK: scf.parallel
 // CHECK: memref.alloc() : memref<8xindex>
-// CHECK: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c8{{.*}})
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c1{{.*}})
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x32xf32>
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
+// CHECK: scf.for
+// CHECK: vector.transpose {{.*}} [1, 0] : vector<16x16xf32> to vector<16x16xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<16x16xf32>, memref<16x32xf32>
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x16xf32>, memref<16x32xf32>) outs(%{{.*}} : memref<16x32xf32>)
 // CHECK: math.exp {{.*}} : vector<16xf32>
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<16x16xf32>)
