@@ -192,7 +192,8 @@ void storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
       });
   Value sumSq = loop.getResult(0);
   if (vectorized)
-    sumSq = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sumSq);
+    sumSq = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sumSq,
+                                        arith::FastMathFlags::reassoc);
   Value meanSq = arith::MulFOp::create(b, sumSq, f32Const(b, 1.0 / double(d)));
   Value inv = math::RsqrtOp::create(
       b, arith::AddFOp::create(b, meanSq, f32Const(b, kKeyNormEps)));
@@ -407,11 +408,12 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
               vector::LoadOp::create(lb, vecType, kbias, ValueRange{u});
           Value x = maskedScore(lb, sv, pos, bias, qi, true);
           vector::StoreOp::create(lb, x, s, ValueRange{t, u});
-          scf::YieldOp::create(
-              lb, ValueRange{arith::MaximumFOp::create(lb, acc[0], x)});
+          scf::YieldOp::create(lb, ValueRange{fastMax(lb, acc[0], x)});
         });
+    // reassoc: a tree of lane shuffles instead of a chain of 16 scalar ops.
     Value vmaxScalar = vector::ReductionOp::create(
-        ib, vector::CombiningKind::MAXIMUMF, vmax.getResult(0));
+        ib, vector::CombiningKind::MAXIMUMF, vmax.getResult(0),
+        arith::FastMathFlags::reassoc | maxFlags());
     auto smax = scf::ForOp::create(
         ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
         ValueRange{vmaxScalar},
@@ -422,8 +424,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
           Value bias = memref::LoadOp::create(lb, kbias, ValueRange{u});
           Value x = maskedScore(lb, sv, pos, bias, qi, false);
           memref::StoreOp::create(lb, x, s, ValueRange{t, u});
-          scf::YieldOp::create(
-              lb, ValueRange{arith::MaximumFOp::create(lb, acc[0], x)});
+          scf::YieldOp::create(lb, ValueRange{fastMax(lb, acc[0], x)});
         });
     Value m = smax.getResult(0);
     // Pass 2: p = exp(x − max), and their sum.
@@ -441,7 +442,8 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
               lb, ValueRange{arith::AddFOp::create(lb, acc[0], p)});
         });
     Value vsumScalar = vector::ReductionOp::create(
-        ib, vector::CombiningKind::ADD, vsum.getResult(0));
+        ib, vector::CombiningKind::ADD, vsum.getResult(0),
+        arith::FastMathFlags::reassoc);
     auto ssum = scf::ForOp::create(
         ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
         ValueRange{vsumScalar},

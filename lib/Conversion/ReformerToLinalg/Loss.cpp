@@ -34,8 +34,8 @@ struct LowerSoftmaxCrossEntropy : OpRewritePattern<SoftmaxCrossEntropyOp> {
         b, logits,
         filledTensor(b, rows, -std::numeric_limits<double>::infinity()),
         {all, row}, 3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(ib, ValueRange{arith::MaximumFOp::create(
-                                          ib, a[1], toF32(ib, a[0]))});
+          linalg::YieldOp::create(
+              ib, ValueRange{fastMax(ib, a[1], toF32(ib, a[0]))});
         })[0];
     Value sumExp = generic(
         b, ValueRange{logits, max}, filledTensor(b, rows, 0.0), {all, row, row},

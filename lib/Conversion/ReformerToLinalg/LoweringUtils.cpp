@@ -141,6 +141,15 @@ Value lowering::toTensor(ImplicitLocOpBuilder &b, Value buffer) {
                                            /*writable=*/true);
 }
 
+arith::FastMathFlags lowering::maxFlags() {
+  return arith::FastMathFlags::nnan | arith::FastMathFlags::nsz;
+}
+
+Value lowering::fastMax(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::MaximumFOp::create(
+      b, x, y, arith::FastMathFlagsAttr::get(b.getContext(), maxFlags()));
+}
+
 Value lowering::relu(ImplicitLocOpBuilder &b, Value x) {
   return arith::MaximumFOp::create(b, x, f32Const(b, 0.0));
 }

@@ -69,6 +69,13 @@ Value toBuffer(ImplicitLocOpBuilder &b, Value tensor);
 Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type);
 Value toTensor(ImplicitLocOpBuilder &b, Value buffer);
 
+/// Fast-math flags of max reductions over scores: no NaNs (a NaN score is
+/// garbage whatever its max) and no signed zeros, so they lower to plain
+/// vmaxps instead of NaN-propagating compare-and-blend sequences.
+arith::FastMathFlags maxFlags();
+/// max(x, y) with those flags.
+Value fastMax(ImplicitLocOpBuilder &b, Value x, Value y);
+
 /// Floating-point values of the activation functions of chunked_ffn.
 Value relu(ImplicitLocOpBuilder &b, Value x);
 Value gelu(ImplicitLocOpBuilder &b, Value x);

@@ -174,7 +174,8 @@ Extremes vectorExtremes(ImplicitLocOpBuilder &b, Value rotated, Value row,
                            arith::SelectOp::create(lb, smaller, ids, acc[3])});
       });
   auto reduce = [&](Value values, Value ids, vector::CombiningKind kind) {
-    Value best = vector::ReductionOp::create(b, kind, values);
+    Value best = vector::ReductionOp::create(
+        b, kind, values, arith::FastMathFlags::reassoc | maxFlags());
     Value isBest =
         arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, values,
                               vector::BroadcastOp::create(b, vf, best));
@@ -452,8 +453,7 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
         b, op.getLse(),
         filledTensor(b, rowShape, -std::numeric_limits<double>::infinity()),
         {lse4, row4}, 4, {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::MaximumFOp::create(ib, a[0], a[1])});
+          linalg::YieldOp::create(ib, ValueRange{fastMax(ib, a[0], a[1])});
         })[0];
     Value den =
         generic(b, ValueRange{op.getLse(), max}, filledTensor(b, rowShape, 0.0),
