@@ -32,6 +32,9 @@ namespace {
 
 constexpr int64_t kLanes = 16;
 constexpr int64_t kCacheLineBytes = 64;
+/// Query rows per register block of the fused score kernel: 8 rows × 2
+/// vectors of accumulators fit AVX-512's 32 registers with the row maxima.
+constexpr int64_t kScoreRows = 8;
 
 /// What the blocks read (memrefs) and how they are shaped. A block is one
 /// chunk of queries against a window of `windowChunks` key chunks.
@@ -327,6 +330,91 @@ void gatherQueries(ImplicitLocOpBuilder &b, const BlockOperands &in,
           });
 }
 
+/// Masked score of one key vector against one query: (ib, score, key
+/// positions, key bias, query position, vector?).
+using MaskedScoreFn = function_ref<Value(ImplicitLocOpBuilder &, Value, Value,
+                                         Value, Value, bool)>;
+
+/// s = mask(q · kt) and rowMax = max over each row, in register blocks of
+/// kScoreRows rows × 2 vectors: the masks and the row maxima are applied to
+/// the accumulators before they are stored, so the scores are written once
+/// and never re-read before the exponentials.
+void emitFusedScores(ImplicitLocOpBuilder &b, const BlockOperands &in,
+                     const BlockScratch &sc, MaskedScoreFn maskedScore) {
+  int64_t c = in.chunk, w = in.windowChunks * in.chunk, d = in.headDim;
+  auto vecType = VectorType::get({kLanes}, b.getF32Type());
+  auto vecI32 = VectorType::get({kLanes}, b.getI32Type());
+  Value zero = indexConst(b, 0);
+  Value negInf = vector::BroadcastOp::create(
+      b, vecType, f32Const(b, -std::numeric_limits<double>::infinity()));
+  Value zeros = vector::BroadcastOp::create(b, vecType, f32Const(b, 0.0));
+  forLoop(
+      b, zero, indexConst(b, c), kScoreRows,
+      [&](ImplicitLocOpBuilder &tb, Value t0) {
+        SmallVector<Value> rows;
+        for (int64_t r = 0; r < kScoreRows; ++r)
+          rows.push_back(arith::AddIOp::create(tb, t0, indexConst(tb, r)));
+        SmallVector<Value> maxInit(kScoreRows, negInf);
+        auto panels = scf::ForOp::create(
+            tb, zero, indexConst(tb, w), indexConst(tb, 2 * kLanes), maxInit,
+            [&](OpBuilder &n1, Location l1, Value u0, ValueRange maxes) {
+              ImplicitLocOpBuilder pb(l1, n1);
+              Value u1 = arith::AddIOp::create(pb, u0, indexConst(pb, kLanes));
+              SmallVector<Value> accInit(2 * kScoreRows, zeros);
+              auto dots = scf::ForOp::create(
+                  pb, zero, indexConst(pb, d), indexConst(pb, 1), accInit,
+                  [&](OpBuilder &n2, Location l2, Value e, ValueRange acc) {
+                    ImplicitLocOpBuilder kb(l2, n2);
+                    Value k0 = vector::LoadOp::create(kb, vecType, sc.kt,
+                                                      ValueRange{e, u0});
+                    Value k1 = vector::LoadOp::create(kb, vecType, sc.kt,
+                                                      ValueRange{e, u1});
+                    SmallVector<Value> next;
+                    for (int64_t r = 0; r < kScoreRows; ++r) {
+                      Value a = vector::BroadcastOp::create(
+                          kb, vecType,
+                          memref::LoadOp::create(kb, sc.q,
+                                                 ValueRange{rows[r], e}));
+                      next.push_back(
+                          vector::FMAOp::create(kb, a, k0, acc[2 * r]));
+                      next.push_back(
+                          vector::FMAOp::create(kb, a, k1, acc[2 * r + 1]));
+                    }
+                    scf::YieldOp::create(kb, next);
+                  });
+              Value pos[2], bias[2];
+              Value cols[2] = {u0, u1};
+              for (int64_t v = 0; v < 2; ++v) {
+                pos[v] = vector::LoadOp::create(pb, vecI32, sc.kpos,
+                                                ValueRange{cols[v]});
+                bias[v] = vector::LoadOp::create(pb, vecType, sc.kbias,
+                                                 ValueRange{cols[v]});
+              }
+              SmallVector<Value> nextMax;
+              for (int64_t r = 0; r < kScoreRows; ++r) {
+                Value qi =
+                    memref::LoadOp::create(pb, sc.qpos, ValueRange{rows[r]});
+                Value m = maxes[r];
+                for (int64_t v = 0; v < 2; ++v) {
+                  Value x = maskedScore(pb, dots.getResult(2 * r + v), pos[v],
+                                        bias[v], qi, true);
+                  vector::StoreOp::create(pb, x, sc.s,
+                                          ValueRange{rows[r], cols[v]});
+                  m = fastMax(pb, m, x);
+                }
+                nextMax.push_back(m);
+              }
+              scf::YieldOp::create(pb, nextMax);
+            });
+        for (int64_t r = 0; r < kScoreRows; ++r) {
+          Value m = vector::ReductionOp::create(
+              tb, vector::CombiningKind::MAXIMUMF, panels.getResult(r),
+              arith::FastMathFlags::reassoc | maxFlags());
+          memref::StoreOp::create(tb, m, sc.rowMax, ValueRange{rows[r]});
+        }
+      });
+}
+
 /// Scores of query chunk `qc` against the window, masks, softmax, P·V and
 /// the normalized write of outputs and log-sum-exps.
 void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
@@ -339,9 +427,15 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
   Value zero = indexConst(b, 0);
   Value dim = indexConst(b, d);
 
-  // Scores.
-  linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{s});
-  linalg::MatmulOp::create(b, ValueRange{q, kt}, ValueRange{s});
+  // Scores: a fused kernel (masks and row maxima applied to the register
+  // block before it is stored) when the shapes allow and no pair term is
+  // added; otherwise a matmul, then a pass for masks and maxima.
+  bool fused = !cb.extraScore && d % kLanes == 0 && w % (2 * kLanes) == 0 &&
+               c % kScoreRows == 0;
+  if (!fused) {
+    linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{s});
+    linalg::MatmulOp::create(b, ValueRange{q, kt}, ValueRange{s});
+  }
 
   // Pair-dependent extra terms (duplicate correction), scalar.
   if (cb.extraScore)
@@ -390,10 +484,10 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
     }
     return x;
   };
-  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+  // Pass 1 (unfused): masked scores and their maximum, for row t.
+  auto maskedRowMax = [&](ImplicitLocOpBuilder &ib, Value t) -> Value {
     Value qi = memref::LoadOp::create(ib, qpos, ValueRange{t});
     Value negInf = f32Const(ib, -std::numeric_limits<double>::infinity());
-    // Pass 1: masked scores and their maximum.
     // Lane-wise running max/sum, reduced once per row: a scalar-carried
     // reduction per vector would be a strict chain of 16 dependent ops.
     Value negInfVec = vector::BroadcastOp::create(ib, vecType, negInf);
@@ -426,7 +520,16 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
           memref::StoreOp::create(lb, x, s, ValueRange{t, u});
           scf::YieldOp::create(lb, ValueRange{fastMax(lb, acc[0], x)});
         });
-    Value m = smax.getResult(0);
+    return smax.getResult(0);
+  };
+  if (fused)
+    emitFusedScores(b, in, sc, maskedScore);
+  forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
+    Value m;
+    if (fused)
+      m = memref::LoadOp::create(ib, rowMax, ValueRange{t});
+    else
+      m = maskedRowMax(ib, t);
     // Pass 2: p = exp(x − max), and their sum.
     Value mv = vector::BroadcastOp::create(ib, vecType, m);
     Value zeroVec = vector::BroadcastOp::create(ib, vecType, f32Const(ib, 0.0));

@@ -28,7 +28,8 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // the attention a parallel loop over (batch, head, run of query chunks;
 // all 8 chunks of a head here) whose scratch is a c × W·c score block
 // (16 × 32 here), never L × L. Each block gathers one new key chunk into
-// the ring (16 × 16 register transposes into the 16 × 32 key buffer).
+// the ring (16 × 16 register transposes into the 16 × 32 key buffer) and
+// prefetches the rows of the next one.
 // CHECK-LABEL: func.func @lsh
 // CHECK: scf.parallel
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
@@ -41,7 +42,13 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // CHECK: scf.for
 // CHECK: vector.transpose {{.*}} [1, 0] : vector<16x16xf32> to vector<16x16xf32>
 // CHECK: vector.transfer_write {{.*}} : vector<16x16xf32>, memref<16x32xf32>
-// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x16xf32>, memref<16x32xf32>) outs(%{{.*}} : memref<16x32xf32>)
+// CHECK: memref.prefetch {{.*}}, read, locality<2>, data
+// Scores: a fused kernel, 8 query rows × 2 key vectors of accumulators,
+// masked and max-reduced before the store; then exp and P·V.
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: vector.fma
+// CHECK: arith.maximumf {{.*}} fastmath<nnan,nsz> : vector<16xf32>
+// CHECK: vector.reduction <maximumf>, {{.*}} fastmath<reassoc,nnan,nsz>
 // CHECK: math.exp {{.*}} : vector<16xf32>
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<16x16xf32>)
 // CHECK-NOT: reformer.
