@@ -407,9 +407,9 @@ void emitFusedScores(ImplicitLocOpBuilder &b, const BlockOperands &in,
               scf::YieldOp::create(pb, nextMax);
             });
         for (int64_t r = 0; r < kScoreRows; ++r) {
-          Value m = vector::ReductionOp::create(
-              tb, vector::CombiningKind::MAXIMUMF, panels.getResult(r),
-              arith::FastMathFlags::reassoc | maxFlags());
+          Value m =
+              vector::ReductionOp::create(tb, vector::CombiningKind::MAXIMUMF,
+                                          panels.getResult(r), maxFlags());
           memref::StoreOp::create(tb, m, sc.rowMax, ValueRange{rows[r]});
         }
       });
@@ -506,8 +506,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
         });
     // reassoc: a tree of lane shuffles instead of a chain of 16 scalar ops.
     Value vmaxScalar = vector::ReductionOp::create(
-        ib, vector::CombiningKind::MAXIMUMF, vmax.getResult(0),
-        arith::FastMathFlags::reassoc | maxFlags());
+        ib, vector::CombiningKind::MAXIMUMF, vmax.getResult(0), maxFlags());
     auto smax = scf::ForOp::create(
         ib, indexConst(ib, full), indexConst(ib, w), indexConst(ib, 1),
         ValueRange{vmaxScalar},

@@ -33,36 +33,49 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     AffineMap last = projection(ctx, rank, {rank - 1});
     double invN = 1.0 / static_cast<double>(n);
 
+    // Sums are reassociable so the row reductions vectorize; the per-row
+    // mean and 1/σ are computed once per row, not once per element.
+    auto reassoc =
+        arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::reassoc);
     Value sum = generic(
         b, op.getInput(), filledTensor(b, rowShape, 0.0), {all, row}, rank,
         {rank - 1}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::AddFOp::create(ib, a[1], toF32(ib, a[0]))});
+          linalg::YieldOp::create(ib, ValueRange{arith::AddFOp::create(
+                                          ib, a[1], toF32(ib, a[0]), reassoc)});
         })[0];
-    Value sq =
-        generic(b, ValueRange{op.getInput(), sum},
-                filledTensor(b, rowShape, 0.0), {all, row, row}, rank,
-                {rank - 1}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  Value mean =
-                      arith::MulFOp::create(ib, a[1], f32Const(ib, invN));
-                  Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), mean);
-                  linalg::YieldOp::create(
-                      ib, ValueRange{arith::AddFOp::create(
-                              ib, a[2], arith::MulFOp::create(ib, d, d))});
-                })[0];
+    AffineMap rowId = identity(ctx, rank - 1);
+    Value mean = generic(
+        b, sum, emptyTensor(b, rowShape, b.getF32Type()), {rowId, rowId},
+        rank - 1, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          linalg::YieldOp::create(ib, ValueRange{arith::MulFOp::create(
+                                          ib, a[0], f32Const(ib, invN))});
+        })[0];
+    Value sq = generic(
+        b, ValueRange{op.getInput(), mean}, filledTensor(b, rowShape, 0.0),
+        {all, row, row}, rank, {rank - 1},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]);
+          linalg::YieldOp::create(
+              ib, ValueRange{arith::AddFOp::create(
+                      ib, a[2], arith::MulFOp::create(ib, d, d), reassoc)});
+        })[0];
     double eps = op.getEpsilon().convertToDouble();
+    Value invStd = generic(
+        b, sq, emptyTensor(b, rowShape, b.getF32Type()), {rowId, rowId},
+        rank - 1, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value var = arith::MulFOp::create(ib, a[0], f32Const(ib, invN));
+          linalg::YieldOp::create(
+              ib, ValueRange{math::RsqrtOp::create(
+                      ib, arith::AddFOp::create(ib, var, f32Const(ib, eps)))});
+        })[0];
     Type elementType = type.getElementType();
     Value result = generic(
-        b, ValueRange{op.getInput(), sum, sq, op.getGamma(), op.getBeta()},
+        b, ValueRange{op.getInput(), mean, invStd, op.getGamma(), op.getBeta()},
         emptyTensor(b, type.getShape(), elementType),
         {all, row, row, last, last, all}, rank, {},
         [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value mean = arith::MulFOp::create(ib, a[1], f32Const(ib, invN));
-          Value var = arith::MulFOp::create(ib, a[2], f32Const(ib, invN));
-          Value inv = math::RsqrtOp::create(
-              ib, arith::AddFOp::create(ib, var, f32Const(ib, eps)));
-          Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), mean);
-          Value y = arith::MulFOp::create(ib, d, inv);
+          Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]);
+          Value y = arith::MulFOp::create(ib, d, a[2]);
           y = arith::AddFOp::create(
               ib, arith::MulFOp::create(ib, y, toF32(ib, a[3])),
               toF32(ib, a[4]));

@@ -42,8 +42,12 @@ struct LowerSoftmaxCrossEntropy : OpRewritePattern<SoftmaxCrossEntropyOp> {
         3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
           Value e = math::ExpOp::create(
               ib, arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]));
+          // reassoc: the row sum vectorizes.
           linalg::YieldOp::create(
-              ib, ValueRange{arith::AddFOp::create(ib, a[2], e)});
+              ib, ValueRange{arith::AddFOp::create(
+                      ib, a[2], e,
+                      arith::FastMathFlagsAttr::get(
+                          ib.getContext(), arith::FastMathFlags::reassoc))});
         })[0];
 
     AffineMap row2 = identity(ctx, 2);

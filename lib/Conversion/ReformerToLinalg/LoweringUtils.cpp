@@ -142,7 +142,8 @@ Value lowering::toTensor(ImplicitLocOpBuilder &b, Value buffer) {
 }
 
 arith::FastMathFlags lowering::maxFlags() {
-  return arith::FastMathFlags::nnan | arith::FastMathFlags::nsz;
+  return arith::FastMathFlags::reassoc | arith::FastMathFlags::nnan |
+         arith::FastMathFlags::nsz;
 }
 
 Value lowering::fastMax(ImplicitLocOpBuilder &b, Value x, Value y) {

@@ -71,7 +71,8 @@ Value toTensor(ImplicitLocOpBuilder &b, Value buffer);
 
 /// Fast-math flags of max reductions over scores: no NaNs (a NaN score is
 /// garbage whatever its max) and no signed zeros, so they lower to plain
-/// vmaxps instead of NaN-propagating compare-and-blend sequences.
+/// vmaxps instead of NaN-propagating compare-and-blend sequences; and
+/// reassociation (max is associative), so reductions become trees.
 arith::FastMathFlags maxFlags();
 /// max(x, y) with those flags.
 Value fastMax(ImplicitLocOpBuilder &b, Value x, Value y);

@@ -174,8 +174,7 @@ Extremes vectorExtremes(ImplicitLocOpBuilder &b, Value rotated, Value row,
                            arith::SelectOp::create(lb, smaller, ids, acc[3])});
       });
   auto reduce = [&](Value values, Value ids, vector::CombiningKind kind) {
-    Value best = vector::ReductionOp::create(
-        b, kind, values, arith::FastMathFlags::reassoc | maxFlags());
+    Value best = vector::ReductionOp::create(b, kind, values, maxFlags());
     Value isBest =
         arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, values,
                               vector::BroadcastOp::create(b, vf, best));

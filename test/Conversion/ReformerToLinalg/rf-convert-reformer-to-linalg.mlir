@@ -47,7 +47,7 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // masked and max-reduced before the store; then exp and P·V.
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK: vector.fma
-// CHECK: arith.maximumf {{.*}} fastmath<nnan,nsz> : vector<16xf32>
+// CHECK: arith.maximumf {{.*}} fastmath<reassoc,nnan,nsz> : vector<16xf32>
 // CHECK: vector.reduction <maximumf>, {{.*}} fastmath<reassoc,nnan,nsz>
 // CHECK: math.exp {{.*}} : vector<16xf32>
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<16x16xf32>)
