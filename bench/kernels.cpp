@@ -3,7 +3,7 @@
 // Compiles single reformer ops through rf-cpu-pipeline (JIT, host CPU),
 // times them, and prints one line per case as tab-separated values:
 //   case  shape  median_ms  gflops  baseline  baseline_median_ms
-//   baseline_gflops
+//   baseline_gflops  fastest_ms
 // Baselines: OpenBLAS cblas_sgemm (loaded with dlopen when present) for the
 // matmuls, a register-resident FMA loop for the core's peak.
 //
@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <dlfcn.h>
 #include <functional>
 #include <immintrin.h>
@@ -32,7 +33,29 @@ using namespace mlir;
 
 namespace {
 
-double medianMs(const std::function<void()> &fn, int runs) {
+/// 64-byte aligned storage, as the runtime's tensors are: rows of 16 floats
+/// then never straddle two cache lines.
+template <typename T> struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <typename U> AlignedAllocator(const AlignedAllocator<U> &) {}
+  T *allocate(size_t n) {
+    return static_cast<T *>(
+        std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64));
+  }
+  void deallocate(T *p, size_t) { std::free(p); }
+  bool operator==(const AlignedAllocator &) const { return true; }
+  bool operator!=(const AlignedAllocator &) const { return false; }
+};
+template <typename T> using Buffer = std::vector<T, AlignedAllocator<T>>;
+
+struct Timing {
+  double median, fastest; ///< milliseconds
+};
+
+/// Median and fastest of `runs` calls after a warm-up call. The fastest is
+/// quoted beside the median: on a shared machine it moves less.
+Timing measure(const std::function<void()> &fn, int runs) {
   fn(); // warm up
   std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
@@ -43,7 +66,7 @@ double medianMs(const std::function<void()> &fn, int runs) {
                         .count());
   }
   std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return {times[times.size() / 2], times.front()};
 }
 
 /// 2 FMA pipes × 16 lanes × 2 flops per cycle, measured, not assumed.
@@ -115,58 +138,99 @@ void matmulCase(int64_t m, int64_t k, int64_t n, int runs) {
   auto entry = j.jit->lookup("f");
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
-  std::vector<float> a(m * k), b(k * n), c(m * n);
+  Buffer<float> a(m * k), b(k * n), c(m * n);
   for (float &x : a)
     x = dist(rng);
   for (float &x : b)
     x = dist(rng);
   void *args[] = {a.data(), b.data(), c.data()};
-  double ms = medianMs([&] { entry(args); }, runs);
+  Timing timing = measure([&] { entry(args); }, runs);
   double flops = 2.0 * m * n * k;
-  std::printf("matmul\t%ldx%ldx%ld\t%.3f\t%.1f", long(m), long(k), long(n), ms,
-              flops / ms / 1e6);
+  std::printf("matmul\t%ldx%ldx%ld\t%.3f\t%.1f", long(m), long(k), long(n),
+              timing.median, flops / timing.median / 1e6);
   if (Sgemm sgemm = openBlas()) {
-    double bms = medianMs(
+    Timing base = measure(
         [&] {
           sgemm(101, 111, 111, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
                 c.data(), n);
         },
         runs);
-    std::printf("\topenblas_sgemm\t%.3f\t%.1f\n", bms, flops / bms / 1e6);
+    std::printf("\topenblas_sgemm\t%.3f\t%.1f", base.median,
+                flops / base.median / 1e6);
   } else {
-    std::printf("\topenblas_sgemm\tn/a\tn/a\n");
+    std::printf("\topenblas_sgemm\tn/a\tn/a");
   }
+  std::printf("\t%.3f\n", timing.fastest);
 }
 
-/// LSH attention of one layer: B=1, H heads, L positions, D=64.
+/// Random [1, H, L, 64] inputs.
+Buffer<float> randomRows(int64_t heads, int64_t len, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist;
+  Buffer<float> x(heads * len * 64);
+  for (float &v : x)
+    v = dist(rng);
+  return x;
+}
+
+/// LSH attention of one layer: B=1, H heads, L positions, D=64, 2L/c
+/// buckets (the usual choice: two chunks' worth of queries per bucket),
+/// factorized as `buckets` (e.g. "16, 32") when given.
 void attentionCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
-                   int runs) {
+                   int runs, const std::string &buckets = "") {
   int64_t d = 64;
   std::string t = llvm::formatv("tensor<1x{0}x{1}x{2}xf32>", heads, len, d);
-  std::string src = llvm::formatv(R"(
+  std::string src = llvm::formatv(
+      R"(
     func.func @f(%qk: {0}, %v: {0}) -> {0} {
       %o = reformer.lsh_attention %qk, %v {{n_hashes = {1} : i64,
           n_buckets = array<i64: {2}>, chunk_len = {3} : i64, causal,
           seed = 1 : i64} : ({0}, {0}) -> {0}
       return %o : {0}
     })",
-                                  t, hashes, 2 * len / chunk, chunk);
+      t, hashes, buckets.empty() ? std::to_string(2 * len / chunk) : buckets,
+      chunk);
   Jit j = compile(src);
   auto entry = j.jit->lookup("f");
-  std::mt19937 rng(2);
-  std::normal_distribution<float> dist;
-  std::vector<float> qk(heads * len * d), v(qk.size()), o(qk.size());
-  for (float &x : qk)
-    x = dist(rng);
-  for (float &x : v)
-    x = dist(rng);
+  Buffer<float> qk = randomRows(heads, len, 2), v = randomRows(heads, len, 3);
+  Buffer<float> o(qk.size());
   void *args[] = {qk.data(), v.data(), o.data()};
-  double ms = medianMs([&] { entry(args); }, runs);
+  Timing timing = measure([&] { entry(args); }, runs);
   // Scores and P·V over a window of 2 chunks for every query of every round.
   double flops = 4.0 * d * 2 * chunk * hashes * len * heads;
-  std::printf("lsh_attention\tH%ld_L%ld_R%ld_c%ld\t%.3f\t%.1f\t-\t-\t-\n",
-              long(heads), long(len), long(hashes), long(chunk), ms,
-              flops / ms / 1e6);
+  std::string shape =
+      llvm::formatv("H{0}_L{1}_R{2}_c{3}", heads, len, hashes, chunk);
+  if (!buckets.empty())
+    for (char ch : "_b" + buckets)
+      if (ch != ' ')
+        shape += ch == ',' ? 'x' : ch;
+  std::printf("lsh_attention\t%s\t%.3f\t%.1f\t-\t-\t-\t%.3f\n", shape.c_str(),
+              timing.median, flops / timing.median / 1e6, timing.fastest);
+}
+
+/// Full (dense, causal) attention of the same shape through the same
+/// pipeline: local_attention whose one chunk is the whole sequence, so
+/// every query scores all L keys (an L × L score block per head).
+void fullAttentionCase(int64_t heads, int64_t len, int runs) {
+  int64_t d = 64;
+  std::string t = llvm::formatv("tensor<1x{0}x{1}x{2}xf32>", heads, len, d);
+  std::string src = llvm::formatv(R"(
+    func.func @f(%qk: {0}, %v: {0}) -> {0} {
+      %o = reformer.local_attention %qk, %qk, %v {{chunk_len = {1} : i64,
+          chunks_before = 0 : i64, causal} : ({0}, {0}, {0}) -> {0}
+      return %o : {0}
+    })",
+                                  t, len);
+  Jit j = compile(src);
+  auto entry = j.jit->lookup("f");
+  Buffer<float> qk = randomRows(heads, len, 2), v = randomRows(heads, len, 3);
+  Buffer<float> o(qk.size());
+  void *args[] = {qk.data(), v.data(), o.data()};
+  Timing timing = measure([&] { entry(args); }, runs);
+  double flops = 4.0 * d * double(len) * len * heads;
+  std::printf("full_attention\tH%ld_L%ld\t%.3f\t%.1f\t-\t-\t-\t%.3f\n",
+              long(heads), long(len), timing.median,
+              flops / timing.median / 1e6, timing.fastest);
 }
 
 /// The attention blocks alone (sorted_chunk_attention: gathers, scores,
@@ -193,13 +257,13 @@ void blockCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
   auto entry = j.jit->lookup("f");
   std::mt19937 rng(3);
   std::normal_distribution<float> dist;
-  std::vector<float> qk(heads * len * d), v(qk.size());
-  std::vector<float> out(heads * hashes * len * d), lse(heads * hashes * len);
+  Buffer<float> qk(heads * len * d), v(qk.size());
+  Buffer<float> out(heads * hashes * len * d), lse(heads * hashes * len);
   for (float &x : qk)
     x = dist(rng);
   for (float &x : v)
     x = dist(rng);
-  std::vector<int32_t> perm(heads * hashes * len);
+  Buffer<int32_t> perm(heads * hashes * len);
   for (int64_t r = 0; r < heads * hashes; ++r) {
     std::vector<int32_t> order(len);
     for (int64_t i = 0; i < len; ++i)
@@ -208,11 +272,12 @@ void blockCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
     std::copy(order.begin(), order.end(), perm.begin() + r * len);
   }
   void *args[] = {qk.data(), v.data(), perm.data(), out.data(), lse.data()};
-  double ms = medianMs([&] { entry(args); }, runs);
+  Timing timing = measure([&] { entry(args); }, runs);
   double flops = 4.0 * d * 2 * chunk * hashes * len * heads;
-  std::printf("attention_blocks\tH%ld_L%ld_R%ld_c%ld\t%.3f\t%.1f\t-\t-\t-\n",
-              long(heads), long(len), long(hashes), long(chunk), ms,
-              flops / ms / 1e6);
+  std::printf(
+      "attention_blocks\tH%ld_L%ld_R%ld_c%ld\t%.3f\t%.1f\t-\t-\t-\t%.3f\n",
+      long(heads), long(len), long(hashes), long(chunk), timing.median,
+      flops / timing.median / 1e6, timing.fastest);
 }
 
 } // namespace
@@ -221,11 +286,14 @@ int main(int argc, char **argv) {
   int runs = argc > 1 ? std::atoi(argv[1]) : 7;
   // As reformer-run does: temporaries stay in the heap between calls.
   ::reformer::runtime::retainHeapAcrossCalls();
-  std::printf("peak_fma\t1core\t-\t%.1f\t-\t-\t-\n", peakGflops());
+  std::printf("peak_fma\t1core\t-\t%.1f\t-\t-\t-\t-\n", peakGflops());
   matmulCase(4096, 256, 256, runs);
   matmulCase(4096, 256, 1024, runs);
   matmulCase(4096, 1024, 256, runs);
   attentionCase(4, 4096, 4, 64, runs);
   blockCase(4, 4096, 4, 64, runs);
+  // L = 16384: LSH (2L/c = 512 buckets, factorized) against full attention.
+  attentionCase(4, 16384, 4, 64, runs, "16, 32");
+  fullAttentionCase(4, 16384, std::min(runs, 3));
   return 0;
 }

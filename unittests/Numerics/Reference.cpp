@@ -259,14 +259,20 @@ Vec layerNorm(const Vec &x, const Vec &gamma, const Vec &beta, int64_t rows,
 
 Vec dense(const Vec &x, const Vec &w, const Vec *bias, int64_t rows, int64_t k,
           int64_t n) {
+  // y[r, :] = bias + Σ_i x[r, i] · w[i, :], rows of w streamed in order.
   Vec y(rows * n, 0.0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < n; ++j) {
-      double s = bias ? (*bias)[j] : 0.0;
-      for (int64_t i = 0; i < k; ++i)
-        s += x[r * k + i] * w[i * n + j];
-      y[r * n + j] = s;
+  for (int64_t r = 0; r < rows; ++r) {
+    double *out = &y[r * n];
+    if (bias)
+      for (int64_t j = 0; j < n; ++j)
+        out[j] = (*bias)[j];
+    for (int64_t i = 0; i < k; ++i) {
+      double xi = x[r * k + i];
+      const double *wi = &w[i * n];
+      for (int64_t j = 0; j < n; ++j)
+        out[j] += xi * wi[j];
     }
+  }
   return y;
 }
 

@@ -29,6 +29,26 @@ ModelConfig smallModel() {
   return c;
 }
 
+ModelConfig milestoneModel() {
+  ModelConfig c;
+  c.name = "milestone";
+  c.vocabSize = 256;
+  c.dModel = 256;
+  c.nHeads = 4;
+  c.nLayers = 2;
+  c.dFf = 1024;
+  c.seqLen = 16384;
+  c.attnLayers = {AttentionKind::Lsh};
+  c.nHashes = 4;
+  c.nBuckets = {16, 32};
+  c.lshChunkLen = 64;
+  c.ffnChunk = 512;
+  c.axialPosShape = {128, 128};
+  c.axialPosDims = {128, 128};
+  c.hashSeed = 7;
+  return c;
+}
+
 reference::ModelConfig toReference(const ModelConfig &c) {
   reference::ModelConfig r;
   r.vocab = c.vocabSize;
