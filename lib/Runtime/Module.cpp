@@ -79,6 +79,45 @@ Status parseManifest(const std::string &text, std::vector<FunctionAbi> &out) {
   return Status::ok();
 }
 
+std::vector<std::string>
+missingCpuFeatures(const std::string &required,
+                   bool (*has)(const std::string &feature)) {
+  std::vector<std::string> missing;
+  size_t start = 0;
+  while (start < required.size()) {
+    size_t end = required.find(',', start);
+    if (end == std::string::npos)
+      end = required.size();
+    std::string feature = required.substr(start, end - start);
+    if (!feature.empty() && !has(feature))
+      missing.push_back(feature);
+    start = end + 1;
+  }
+  return missing;
+}
+
+bool hostHasCpuFeature(const std::string &feature) {
+#if defined(__x86_64__)
+  // __builtin_cpu_supports takes string literals only.
+#define REFORMER_FEATURE(name)                                                 \
+  if (feature == name)                                                         \
+    return __builtin_cpu_supports(name);
+  REFORMER_FEATURE("sse4.2")
+  REFORMER_FEATURE("avx")
+  REFORMER_FEATURE("avx2")
+  REFORMER_FEATURE("fma")
+  REFORMER_FEATURE("bmi2")
+  REFORMER_FEATURE("avx512f")
+  REFORMER_FEATURE("avx512dq")
+  REFORMER_FEATURE("avx512bw")
+  REFORMER_FEATURE("avx512vl")
+  REFORMER_FEATURE("avx512vnni")
+  REFORMER_FEATURE("avx512bf16")
+#undef REFORMER_FEATURE
+#endif
+  return false;
+}
+
 Status LoadedModule::open(const std::string &path,
                           std::unique_ptr<LoadedModule> &out) {
   // A bare file name would be searched on the library path, not here.
@@ -88,6 +127,24 @@ Status LoadedModule::open(const std::string &path,
     return Status::fail(path + ": cannot load: " + ::dlerror());
   std::unique_ptr<LoadedModule> module(new LoadedModule());
   module->handle_ = handle;
+  // Code for a wider vector unit than this CPU's would die on its first
+  // instruction: refuse it with the reason instead.
+  if (auto *features =
+          static_cast<const char *>(::dlsym(handle, "reformer_cpu_features"))) {
+    std::vector<std::string> missing =
+        missingCpuFeatures(features, hostHasCpuFeature);
+    if (!missing.empty()) {
+      std::string list;
+      for (const std::string &f : missing)
+        list += (list.empty() ? "" : ", ") + f;
+      return Status::fail(path +
+                          ": compiled for CPU features this CPU "
+                          "lacks (" +
+                          list +
+                          "); recompile it here, or with reformer-compile "
+                          "--cpu=x86-64-v3 for any AVX2 machine");
+    }
+  }
   auto *manifest = static_cast<const char *>(::dlsym(handle, "reformer_abi"));
   if (!manifest)
     return Status::fail(path + ": not a compiled Reformer module (no "

@@ -64,6 +64,14 @@ static cl::opt<bool> parallel(
              "(default; --parallel=false for a single-threaded library)"),
     cl::init(true));
 
+static cl::opt<std::string> targetCpu(
+    "cpu",
+    cl::desc("CPU to generate code for: native (this machine, the default), "
+             "or an LLVM CPU name such as x86-64-v3 (AVX2) or x86-64-v4 "
+             "(AVX-512); the runtime refuses to load code whose vector "
+             "features the running CPU lacks"),
+    cl::init("native"));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "reformer-compile") << message << "\n";
   return 1;
@@ -156,6 +164,10 @@ int main(int argc, char **argv) {
 
   CpuPipelineOptions options;
   options.parallel = parallel;
+  FailureOr<int64_t> lanes = vectorLanesForCpu(targetCpu, error);
+  if (failed(lanes))
+    return fail(error);
+  options.vectorLanes = *lanes;
   SmallVector<PipelineStage> stages = getCpuPipelineStages(options);
   if (!stopAfter.empty() && llvm::none_of(stages, [](const PipelineStage &s) {
         return s.name == stopAfter;
@@ -203,7 +215,7 @@ int main(int argc, char **argv) {
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
-      translateForHost(*module, llvmContext, error);
+      translateForHost(*module, llvmContext, error, targetCpu);
   if (!llvmModule)
     return fail(error);
   if (!dumpDir.empty() &&
@@ -235,7 +247,7 @@ int main(int argc, char **argv) {
     if (ec)
       return fail(objectPath + ": " + ec.message());
     if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
-                            error)))
+                            error, targetCpu)))
       return fail(error);
     out.keep();
   }

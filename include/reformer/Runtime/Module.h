@@ -35,6 +35,16 @@ struct FunctionAbi {
 /// runner calls it once at start-up, embedders may.
 void retainHeapAcrossCalls();
 
+/// The features in `required` (comma-separated, as a compiled module's
+/// `reformer_cpu_features` lists them) for which `has` is false; names
+/// `has` does not know count as missing.
+std::vector<std::string>
+missingCpuFeatures(const std::string &required,
+                   bool (*has)(const std::string &feature));
+
+/// Whether this CPU supports `feature` (a __builtin_cpu_supports name).
+bool hostHasCpuFeature(const std::string &feature);
+
 /// Parses manifest text; errors say which line is malformed.
 Status parseManifest(const std::string &text, std::vector<FunctionAbi> &out);
 
@@ -42,7 +52,8 @@ class LoadedModule {
 public:
   using Entry = void (*)(void **);
 
-  /// dlopens `path` and reads its manifest.
+  /// dlopens `path` and reads its manifest; refuses a module compiled for
+  /// vector features this CPU lacks.
   static Status open(const std::string &path,
                      std::unique_ptr<LoadedModule> &out);
   ~LoadedModule();

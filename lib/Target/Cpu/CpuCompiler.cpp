@@ -8,7 +8,10 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Program.h"
@@ -45,22 +48,67 @@ static void initializeNativeTarget() {
   (void)done;
 }
 
-/// A target machine for this CPU with every feature it has.
-static std::unique_ptr<llvm::TargetMachine>
-hostTargetMachine(std::string &error) {
+/// A target machine for `cpu`: "native" is this machine with every feature
+/// it has; any other name is an LLVM CPU (x86-64-v3: AVX2 and FMA,
+/// x86-64-v4: AVX-512, znver4, ...) with that CPU's features.
+static std::unique_ptr<llvm::TargetMachine> targetMachine(StringRef cpu,
+                                                          std::string &error) {
   initializeNativeTarget();
   llvm::Triple triple(llvm::sys::getProcessTriple());
   const llvm::Target *target =
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return nullptr;
+  bool native = cpu == "native";
   llvm::SubtargetFeatures features;
-  for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
-    features.AddFeature(name, enabled);
+  if (native)
+    for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
+      features.AddFeature(name, enabled);
+  std::string cpuName = native ? llvm::sys::getHostCPUName().str() : cpu.str();
+  if (!native) {
+    // Checked first: LLVM would warn and fall back to a generic CPU.
+    std::unique_ptr<llvm::MCSubtargetInfo> info(
+        target->createMCSubtargetInfo(triple, "", ""));
+    if (!info || !info->isCPUStringValid(cpuName)) {
+      error = "unknown CPU '" + cpuName +
+              "' (try native, x86-64-v3 for AVX2 or x86-64-v4 for AVX-512)";
+      return nullptr;
+    }
+  }
   llvm::TargetOptions options;
-  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features.getString(), options,
-      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      triple, cpuName, features.getString(), options, llvm::Reloc::PIC_,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  if (!tm)
+    error = "cannot create a target machine for '" + cpuName + "'";
+  return tm;
+}
+
+/// The vector features a module may use and the runtime checks before
+/// loading it (the names of GCC's __builtin_cpu_supports).
+static constexpr const char *kCheckedFeatures[] = {
+    "sse4.2",   "avx",      "avx2",     "fma",        "bmi2",      "avx512f",
+    "avx512dq", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16"};
+
+static std::string featureList(const llvm::TargetMachine &tm) {
+  std::string list;
+  for (const char *feature : kCheckedFeatures)
+    if (tm.getMCSubtargetInfo()->checkFeatures(std::string("+") + feature))
+      list += (list.empty() ? "" : ",") + std::string(feature);
+  return list;
+}
+
+FailureOr<int64_t> reformer::vectorLanesForCpu(StringRef cpu,
+                                               std::string &error) {
+  std::unique_ptr<llvm::TargetMachine> tm = targetMachine(cpu, error);
+  if (!tm)
+    return failure();
+  const llvm::MCSubtargetInfo *info = tm->getMCSubtargetInfo();
+  if (info->checkFeatures("+avx512f"))
+    return 16;
+  if (info->checkFeatures("+avx"))
+    return 8;
+  return 4;
 }
 
 static void registerTranslations(MLIRContext *context) {
@@ -71,9 +119,9 @@ static void registerTranslations(MLIRContext *context) {
 
 std::unique_ptr<llvm::Module>
 reformer::translateForHost(ModuleOp lowered, llvm::LLVMContext &context,
-                           std::string &error) {
+                           std::string &error, StringRef cpu) {
   registerTranslations(lowered.getContext());
-  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(error);
+  std::unique_ptr<llvm::TargetMachine> tm = targetMachine(cpu, error);
   if (!tm)
     return nullptr;
   std::unique_ptr<llvm::Module> module =
@@ -84,6 +132,12 @@ reformer::translateForHost(ModuleOp lowered, llvm::LLVMContext &context,
   }
   module->setTargetTriple(tm->getTargetTriple());
   module->setDataLayout(tm->createDataLayout());
+  // What the code may execute, for the runtime to check before loading.
+  llvm::Constant *features =
+      llvm::ConstantDataArray::getString(context, featureList(*tm));
+  new llvm::GlobalVariable(*module, features->getType(), /*isConstant=*/true,
+                           llvm::GlobalValue::ExternalLinkage, features,
+                           "reformer_cpu_features");
   auto optimize = makeOptimizingTransformer(3, 0, tm.get());
   if (llvm::Error e = optimize(module.get())) {
     error = llvm::toString(std::move(e));
@@ -94,8 +148,8 @@ reformer::translateForHost(ModuleOp lowered, llvm::LLVMContext &context,
 
 LogicalResult reformer::emitHostCode(llvm::Module &module,
                                      llvm::raw_pwrite_stream &os, bool assembly,
-                                     std::string &error) {
-  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(error);
+                                     std::string &error, StringRef cpu) {
+  std::unique_ptr<llvm::TargetMachine> tm = targetMachine(cpu, error);
   if (!tm)
     return failure();
   llvm::legacy::PassManager pm;
@@ -145,7 +199,7 @@ CpuJit::~CpuJit() = default;
 
 std::unique_ptr<CpuJit> CpuJit::create(ModuleOp lowered, std::string &error) {
   registerTranslations(lowered.getContext());
-  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(error);
+  std::unique_ptr<llvm::TargetMachine> tm = targetMachine("native", error);
   if (!tm)
     return nullptr;
   auto optimize = makeOptimizingTransformer(3, 0, tm.get());

@@ -31,15 +31,25 @@ lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
             function_ref<void(StringRef stage, ModuleOp)> afterStage = {},
             StringRef stopAfter = "");
 
-/// Translates a lowered module to LLVM IR for the host CPU and optimizes
-/// it at -O3. Errors go to `error`.
+/// Translates a lowered module to LLVM IR for `cpu` ("native": this
+/// machine and every feature it has; or an LLVM CPU name such as x86-64-v3)
+/// and optimizes it at -O3. The module records the vector features it may
+/// use in `reformer_cpu_features`, which the runtime checks on load.
+/// Errors go to `error`.
 std::unique_ptr<llvm::Module> translateForHost(ModuleOp lowered,
                                                llvm::LLVMContext &context,
-                                               std::string &error);
+                                               std::string &error,
+                                               StringRef cpu = "native");
 
-/// Writes host machine code for `module`: an object file, or assembly.
+/// Writes machine code for `module` and `cpu`: an object file, or assembly.
 LogicalResult emitHostCode(llvm::Module &module, llvm::raw_pwrite_stream &os,
-                           bool assembly, std::string &error);
+                           bool assembly, std::string &error,
+                           StringRef cpu = "native");
+
+/// f32 lanes of the widest vector register of `cpu` (16 with AVX-512, 8
+/// with AVX, else 4), for rf-cpu-pipeline's vector-lanes; fails with a
+/// message for an unknown CPU name.
+FailureOr<int64_t> vectorLanesForCpu(StringRef cpu, std::string &error);
 
 /// Links an object file into a shared library at `path` with the system
 /// compiler driver (`cc`), through a temporary file renamed into place;
