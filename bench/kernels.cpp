@@ -1,6 +1,7 @@
 //===- kernels.cpp - Timing compiled kernels against baselines ------------===//
 //
-// Compiles single reformer ops through rf-cpu-pipeline (JIT, host CPU),
+// Compiles single reformer ops through rf-cpu-pipeline into shared
+// libraries for this CPU (as reformer-compile does, one thread),
 // times them, and prints one line per case as tab-separated values:
 //   case  shape  median_ms  gflops  baseline  baseline_median_ms
 //   baseline_gflops  fastest_ms
@@ -16,6 +17,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -91,29 +93,57 @@ __attribute__((target("avx512f"))) double peakGflops() {
   return 12.0 * 16 * 2 * iters / s / 1e9;
 }
 
-struct Jit {
-  std::unique_ptr<MLIRContext> context;
-  std::unique_ptr<mlir::reformer::CpuJit> jit;
+/// A kernel compiled the way reformer-compile does it (object code for this
+/// CPU, linked into a shared library without OpenMP) and loaded with
+/// dlopen, as reformer-run loads it.
+struct Kernel {
+  void *handle = nullptr;
+  void (*entry)(void **) = nullptr;
 };
 
-Jit compile(const std::string &source) {
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "reformer-bench-kernels: %s\n", message.c_str());
+  std::exit(1);
+}
+
+Kernel compile(const std::string &source) {
   mlir::reformer::registerReformerPassesAndPipelines();
   DialectRegistry registry;
   mlir::reformer::registerReformerDialects(registry);
-  Jit j;
-  j.context = std::make_unique<MLIRContext>(registry);
-  auto module = parseSourceString<ModuleOp>(source, j.context.get());
-  if (!module || failed(mlir::reformer::lowerForCpu(*module, {}))) {
-    std::fprintf(stderr, "compilation failed\n");
-    std::exit(1);
-  }
+  MLIRContext context(registry);
+  auto module = parseSourceString<ModuleOp>(source, &context);
+  if (!module || failed(mlir::reformer::lowerForCpu(*module, {})))
+    die("compilation failed");
   std::string error;
-  j.jit = mlir::reformer::CpuJit::create(*module, error);
-  if (!j.jit) {
-    std::fprintf(stderr, "JIT failed: %s\n", error.c_str());
-    std::exit(1);
+  llvm::LLVMContext llvmContext;
+  auto llvmModule =
+      mlir::reformer::translateForHost(*module, llvmContext, error);
+  if (!llvmModule)
+    die(error);
+  llvm::SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("reformer-bench", dir))
+    die("cannot create a temporary directory");
+  std::string object = (dir + "/kernel.o").str(),
+              library = (dir + "/kernel.so").str();
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(object, ec);
+    if (ec ||
+        failed(mlir::reformer::emitHostCode(*llvmModule, out, false, error)))
+      die("cannot write " + object + ": " + error);
   }
-  return j;
+  if (failed(mlir::reformer::linkSharedLibrary(object, library, false, error)))
+    die(error);
+  Kernel k;
+  k.handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!k.handle)
+    die(std::string("cannot load the kernel: ") + dlerror());
+  k.entry =
+      reinterpret_cast<void (*)(void **)>(dlsym(k.handle, "reformer_entry_f"));
+  if (!k.entry)
+    die("no reformer_entry_f in the kernel");
+  llvm::sys::fs::remove_directories(dir);
+  return k;
 }
 
 using Sgemm = void (*)(int, int, int, int, int, int, float, const float *, int,
@@ -134,8 +164,7 @@ void matmulCase(int64_t m, int64_t k, int64_t n, int runs) {
       return %y : tensor<{0}x{2}xf32>
     })",
                                   m, k, n);
-  Jit j = compile(src);
-  auto entry = j.jit->lookup("f");
+  auto entry = compile(src).entry;
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
   Buffer<float> a(m * k), b(k * n), c(m * n);
@@ -190,8 +219,7 @@ void attentionCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
     })",
       t, hashes, buckets.empty() ? std::to_string(2 * len / chunk) : buckets,
       chunk);
-  Jit j = compile(src);
-  auto entry = j.jit->lookup("f");
+  auto entry = compile(src).entry;
   Buffer<float> qk = randomRows(heads, len, 2), v = randomRows(heads, len, 3);
   Buffer<float> o(qk.size());
   void *args[] = {qk.data(), v.data(), o.data()};
@@ -221,8 +249,7 @@ void fullAttentionCase(int64_t heads, int64_t len, int runs) {
       return %o : {0}
     })",
                                   t, len);
-  Jit j = compile(src);
-  auto entry = j.jit->lookup("f");
+  auto entry = compile(src).entry;
   Buffer<float> qk = randomRows(heads, len, 2), v = randomRows(heads, len, 3);
   Buffer<float> o(qk.size());
   void *args[] = {qk.data(), v.data(), o.data()};
@@ -253,8 +280,7 @@ void blockCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
       return %o, %l : {2}, {3}
     })",
                                   t, p, o, l, chunk);
-  Jit j = compile(src);
-  auto entry = j.jit->lookup("f");
+  auto entry = compile(src).entry;
   std::mt19937 rng(3);
   std::normal_distribution<float> dist;
   Buffer<float> qk(heads * len * d), v(qk.size());
