@@ -110,34 +110,49 @@ constexpr int64_t kArgmaxLanes = 16;
 /// Rows per hashing block: their rotations (R·K floats each) stay in L2.
 constexpr int64_t kHashRowsPerBlock = 128;
 
-/// One scalar pass over `at(0 .. n)`.
-Extremes scalarExtremes(ImplicitLocOpBuilder &b,
-                        function_ref<Value(ImplicitLocOpBuilder &, Value)> at,
-                        int64_t n) {
-  Value first = at(b, indexConst(b, 0));
-  Value init[] = {first, indexConst(b, 0), first, indexConst(b, 0)};
+/// One pass over elements (or vectors of elements) `step` apart from 0 to
+/// `n`, keeping the first maximum and first minimum and their indices
+/// (strict comparisons). `load(j)` reads the values at j, `indexOf(j)`
+/// their indices.
+Extremes
+extremesLoop(ImplicitLocOpBuilder &b, int64_t n, int64_t step,
+             function_ref<Value(ImplicitLocOpBuilder &, Value)> load,
+             function_ref<Value(ImplicitLocOpBuilder &, Value)> indexOf) {
+  Value zero = indexConst(b, 0);
+  Value first = load(b, zero), firstIndex = indexOf(b, zero);
+  Value init[] = {first, firstIndex, first, firstIndex};
   auto loop = scf::ForOp::create(
-      b, indexConst(b, 1), indexConst(b, n), indexConst(b, 1), ValueRange(init),
+      b, indexConst(b, step), indexConst(b, n), indexConst(b, step),
+      ValueRange(init),
       [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
         ImplicitLocOpBuilder lb(loc, nested);
-        Value v = at(lb, j);
+        Value v = load(lb, j), index = indexOf(lb, j);
         Value larger =
             arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, v, acc[0]);
         Value smaller =
             arith::CmpFOp::create(lb, arith::CmpFPredicate::OLT, v, acc[2]);
         scf::YieldOp::create(
-            lb, ValueRange{arith::SelectOp::create(lb, larger, v, acc[0]),
-                           arith::SelectOp::create(lb, larger, j, acc[1]),
-                           arith::SelectOp::create(lb, smaller, v, acc[2]),
-                           arith::SelectOp::create(lb, smaller, j, acc[3])});
+            lb,
+            ValueRange{arith::SelectOp::create(lb, larger, v, acc[0]),
+                       arith::SelectOp::create(lb, larger, index, acc[1]),
+                       arith::SelectOp::create(lb, smaller, v, acc[2]),
+                       arith::SelectOp::create(lb, smaller, index, acc[3])});
       });
   return {loop.getResult(0), loop.getResult(1), loop.getResult(2),
           loop.getResult(3)};
 }
 
-/// The same, 16 lanes at a time: each lane keeps its own first extreme
-/// (strict comparisons), then the lanes holding the overall extreme give
-/// their lowest index, so ties still go to the lowest index.
+/// One scalar pass over `at(0 .. n)`.
+Extremes scalarExtremes(ImplicitLocOpBuilder &b,
+                        function_ref<Value(ImplicitLocOpBuilder &, Value)> at,
+                        int64_t n) {
+  auto itself = [](ImplicitLocOpBuilder &, Value j) { return j; };
+  return extremesLoop(b, n, 1, at, itself);
+}
+
+/// The same, 16 lanes at a time: each lane keeps its own first extreme,
+/// then the lanes holding the overall extreme give their lowest index, so
+/// ties still go to the lowest index.
 Extremes vectorExtremes(ImplicitLocOpBuilder &b, Value rotated, Value row,
                         Value start, int64_t n) {
   auto vf = VectorType::get({kArgmaxLanes}, b.getF32Type());
@@ -151,28 +166,13 @@ Extremes vectorExtremes(ImplicitLocOpBuilder &b, Value rotated, Value row,
     laneIds.push_back(i);
   Value lanes = arith::ConstantOp::create(
       b, DenseIntElementsAttr::get(vi, ArrayRef<int32_t>(laneIds)));
-  Value first = load(b, indexConst(b, 0));
-  Value init[] = {first, lanes, first, lanes};
-  auto loop = scf::ForOp::create(
-      b, indexConst(b, kArgmaxLanes), indexConst(b, n),
-      indexConst(b, kArgmaxLanes), ValueRange(init),
-      [&](OpBuilder &nested, Location loc, Value j, ValueRange acc) {
-        ImplicitLocOpBuilder lb(loc, nested);
-        Value v = load(lb, j);
-        Value ids = arith::AddIOp::create(
-            lb, lanes,
-            vector::BroadcastOp::create(
-                lb, vi, arith::IndexCastOp::create(lb, lb.getI32Type(), j)));
-        Value larger =
-            arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, v, acc[0]);
-        Value smaller =
-            arith::CmpFOp::create(lb, arith::CmpFPredicate::OLT, v, acc[2]);
-        scf::YieldOp::create(
-            lb, ValueRange{arith::SelectOp::create(lb, larger, v, acc[0]),
-                           arith::SelectOp::create(lb, larger, ids, acc[1]),
-                           arith::SelectOp::create(lb, smaller, v, acc[2]),
-                           arith::SelectOp::create(lb, smaller, ids, acc[3])});
-      });
+  auto indicesAt = [&](ImplicitLocOpBuilder &lb, Value j) -> Value {
+    return arith::AddIOp::create(
+        lb, lanes,
+        vector::BroadcastOp::create(
+            lb, vi, arith::IndexCastOp::create(lb, lb.getI32Type(), j)));
+  };
+  Extremes lanewise = extremesLoop(b, n, kArgmaxLanes, load, indicesAt);
   auto reduce = [&](Value values, Value ids, vector::CombiningKind kind) {
     Value best = vector::ReductionOp::create(b, kind, values, maxFlags());
     Value isBest =
@@ -190,9 +190,9 @@ Extremes vectorExtremes(ImplicitLocOpBuilder &b, Value rotated, Value row,
         best,
         arith::IndexCastOp::create(b, b.getIndexType(), index).getResult());
   };
-  auto [maxValue, maxIndex] = reduce(loop.getResult(0), loop.getResult(1),
+  auto [maxValue, maxIndex] = reduce(lanewise.maxValue, lanewise.maxIndex,
                                      vector::CombiningKind::MAXIMUMF);
-  auto [minValue, minIndex] = reduce(loop.getResult(2), loop.getResult(3),
+  auto [minValue, minIndex] = reduce(lanewise.minValue, lanewise.minIndex,
                                      vector::CombiningKind::MINIMUMF);
   return {maxValue, maxIndex, minValue, minIndex};
 }
