@@ -44,7 +44,7 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                      "buffer-deallocation-pipeline,canonicalize"},
       {"loops", "rf-expand-strided-copies," + matmuls +
                     "func.func(rf-parallelize-linalg,convert-linalg-to-loops),"
-                    "rf-approximate-math,"
+                    "rf-approximate-math,rf-expand-bf16,"
                     "convert-vector-to-scf,"
                     "convert-bufferization-to-memref,canonicalize,cse"},
   };

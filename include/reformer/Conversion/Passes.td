@@ -117,6 +117,21 @@ def RfParallelizeLinalg : Pass<"rf-parallelize-linalg"> {
   ];
 }
 
+def RfExpandBf16 : Pass<"rf-expand-bf16"> {
+  let summary = "bf16 conversions as integer arithmetic";
+  let description = [{
+    Rewrites `arith.extf` from and `arith.truncf` to bf16 (scalar and
+    vector) into bit casts, shifts and round-to-nearest-even integer
+    arithmetic. Without it LLVM calls `__truncsfbf2`/`__truncdfbf2` on CPUs
+    without AVX512-BF16 (and always from f64), which the system's libgcc
+    does not provide: a bf16 module would not load.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def RfApproximateMath : Pass<"rf-approximate-math"> {
   let summary = "Polynomial approximations of f32 exp, log, tanh and erf";
   let description = [{

@@ -94,7 +94,15 @@ struct LowerLshRotations : OpRewritePattern<LshRotationsOp> {
           Value z =
               arith::MulFOp::create(ib, radius, math::CosOp::create(ib, angle));
           linalg::YieldOp::create(
-              ib, ValueRange{arith::TruncFOp::create(ib, elementType, z)});
+              // Narrow types through f32: there is no f64 → bf16
+              // instruction or integer expansion (rf-expand-bf16 starts
+              // from f32).
+              ib, ValueRange{elementType.isF64()
+                                 ? z
+                                 : fromF32(ib,
+                                           arith::TruncFOp::create(
+                                               ib, ib.getF32Type(), z),
+                                           elementType)});
         })[0];
     rewriter.replaceOp(op, result);
     return success();
