@@ -11,7 +11,9 @@
 #include "reformer/Runtime/Params.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -27,7 +29,10 @@ const char *kUsage = R"(usage: reformer-run MODULE.so [options]
 
   --list                      print the module's functions and arguments
   --function=NAME             function to run (default: forward)
-  --input NAME=FILE.npy       an input of the function (repeatable)
+  --input NAME=FILE.npy       an input of the function (repeatable); an
+                              integer input also takes NAME=bytes:FILE (the
+                              file's first bytes as token ids) or
+                              NAME=ids:FILE (whitespace-separated ids)
   --output NAME=FILE.npy      write an output to a file (repeatable); outputs
                               not named are summarized on stdout
   --params=PATH               read parameters from FILE.safetensors or from
@@ -170,6 +175,47 @@ Status checkTokens(const Tensor &t, int64_t vocab, const std::string &what) {
   return Status::ok();
 }
 
+/// An i32 input filled from the first bytes of a file (`bytes:FILE`) or
+/// from whitespace-separated integers in a text file (`ids:FILE`); exactly
+/// as many values as the input holds are needed.
+Status readTokenFile(const std::string &source, const TensorSpec &spec,
+                     Tensor &out) {
+  bool raw = source.rfind("bytes:", 0) == 0;
+  std::string path = source.substr(source.find(':') + 1);
+  if (spec.dtype != DType::I32)
+    return Status::fail(source + ": input '" + spec.name + "' is " +
+                        spec.describe() + "; bytes: and ids: fill i32 inputs");
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::fail(path + ": cannot open: " + std::strerror(errno));
+  out = Tensor(spec);
+  int32_t *p = out.as<int32_t>();
+  int64_t need = spec.numElements(), got = 0;
+  if (raw) {
+    std::vector<char> bytes(need);
+    in.read(bytes.data(), need);
+    got = in.gcount();
+    for (int64_t i = 0; i < got; ++i)
+      p[i] = static_cast<unsigned char>(bytes[i]);
+  } else {
+    std::string word;
+    while (got < need && in >> word) {
+      char *end = nullptr;
+      errno = 0;
+      long long v = std::strtoll(word.c_str(), &end, 10);
+      if (*end || errno || v < INT32_MIN || v > INT32_MAX)
+        return Status::fail(path + ": '" + word + "' (value " +
+                            std::to_string(got) + ") is not a token id");
+      p[got++] = static_cast<int32_t>(v);
+    }
+  }
+  if (got < need)
+    return Status::fail(path + ": input '" + spec.name + "' needs " +
+                        std::to_string(need) + " values " + spec.describe() +
+                        ", the file holds " + std::to_string(got));
+  return Status::ok();
+}
+
 void summarize(const Tensor &t) {
   std::cout << t.spec().name << ": " << t.spec().describe();
   if (t.spec().dtype == DType::F32) {
@@ -288,7 +334,10 @@ int main(int argc, char **argv) {
     if (!arg || arg->kind != ArgKind::Input)
       return fail("@" + fn->name + " has no input '" + name + "' (see --list)");
     Tensor t;
-    if (Status s = readNpy(path, t); !s)
+    bool tokenFile = path.rfind("bytes:", 0) == 0 || path.rfind("ids:", 0) == 0;
+    if (Status s =
+            tokenFile ? readTokenFile(path, arg->spec, t) : readNpy(path, t);
+        !s)
       return fail(s.error);
     if (t.spec().dtype != arg->spec.dtype || t.spec().shape != arg->spec.shape)
       return fail(path + ": input '" + name + "' expects " +
