@@ -202,6 +202,44 @@ bool hasUnitInnerStride(Value v) {
          strides.back() == 1;
 }
 
+/// Whether `loop` only reads `buffer`: every user inside it takes it as an
+/// input (a linalg input, a load, a view that is itself only read).
+bool onlyReadIn(Value buffer, Operation *loop) {
+  for (Operation *user : buffer.getUsers()) {
+    if (!loop->isAncestor(user))
+      continue;
+    if (isa<memref::LoadOp, vector::LoadOp, vector::TransferReadOp>(user))
+      continue;
+    if (auto view = dyn_cast<memref::SubViewOp>(user))
+      if (onlyReadIn(view.getResult(), loop))
+        continue;
+    auto linalgOp = dyn_cast<linalg::LinalgOp>(user);
+    if (linalgOp && llvm::none_of(linalgOp.getDpsInits(),
+                                  [&](Value v) { return v == buffer; }))
+      continue;
+    return false;
+  }
+  return true;
+}
+
+/// The outermost scf.for around `op` that B does not change in: packing B
+/// before it instead of at every iteration (a chunked FFN multiplies by the
+/// same weights once per chunk). Null when there is none.
+Operation *packHoistPoint(Operation *op, Value bMat) {
+  Operation *point = nullptr;
+  for (auto loop = op->getParentOfType<scf::ForOp>(); loop;
+       loop = loop->getParentOfType<scf::ForOp>()) {
+    if (!loop.isDefinedOutsideOfLoop(bMat) || !onlyReadIn(bMat, loop))
+      break;
+    // Not out of a parallel loop: its iterations may differ.
+    if (op->getParentOfType<scf::ParallelOp>() &&
+        loop->isProperAncestor(op->getParentOfType<scf::ParallelOp>()))
+      break;
+    point = loop;
+  }
+  return point;
+}
+
 struct RfVectorizeMatmulsPass
     : reformer::impl::RfVectorizeMatmulsBase<RfVectorizeMatmulsPass> {
   using Base::Base;
@@ -244,16 +282,18 @@ struct RfVectorizeMatmulsPass
       s.packB = !(s.n % cols == 0 && s.k * s.n * 4 <= kL1Bytes &&
                   bType.getLayout().isIdentity());
       Value source = bMat;
+      Operation *hoisted = s.packB ? packHoistPoint(op, bMat) : nullptr;
       if (s.packB) {
+        ImplicitLocOpBuilder pb(op.getLoc(), hoisted ? hoisted : op);
         source = memref::AllocOp::create(
-            b, MemRefType::get({panels, s.k, cols}, b.getF32Type()),
-            b.getI64IntegerAttr(64));
+            pb, MemRefType::get({panels, s.k, cols}, pb.getF32Type()),
+            pb.getI64IntegerAttr(64));
         if (fullPanels > 0)
-          parallelFor(b, fullPanels, [&](ImplicitLocOpBuilder &ib, Value jp) {
+          parallelFor(pb, fullPanels, [&](ImplicitLocOpBuilder &ib, Value jp) {
             emitPack(ib, s, bMat, source, jp, /*inBounds=*/true);
           });
         if (fullPanels < panels)
-          emitPack(b, s, bMat, source, idx(b, fullPanels),
+          emitPack(pb, s, bMat, source, idx(pb, fullPanels),
                    /*inBounds=*/false);
       }
       // Blocks of kRowBlock rows of A stay in L2 while every panel streams
@@ -268,8 +308,11 @@ struct RfVectorizeMatmulsPass
       if (s.m % kRowBlock != 0)
         emitRowRange(b, s, a, source, c, idx(b, fullRowBlocks * kRowBlock),
                      s.m % kRowBlock);
-      if (s.packB)
-        memref::DeallocOp::create(b, source);
+      if (s.packB) {
+        ImplicitLocOpBuilder db(op.getLoc(), hoisted ? hoisted : op);
+        db.setInsertionPointAfter(hoisted ? hoisted : op.getOperation());
+        memref::DeallocOp::create(db, source);
+      }
       op.erase();
     }
   }

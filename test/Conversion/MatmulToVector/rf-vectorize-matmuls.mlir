@@ -67,3 +67,47 @@ func.func @skipped(%a: memref<4x8xbf16>, %b: memref<8x4xbf16>, %c: memref<4x4xf3
   %r = linalg.matmul ins(%x, %y : tensor<4x8xf32>, tensor<8x4xf32>) outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %r : tensor<4x4xf32>
 }
+
+// -----
+
+// B the same at every iteration of a loop (a chunked FFN's weights): packed
+// once before the loop and freed after it.
+// CHECK-LABEL: func.func @hoisted_pack
+// CHECK: %[[PACK:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x256x32xf32>
+// CHECK: scf.parallel
+// CHECK: vector.store %{{.*}}, %[[PACK]]
+// CHECK: scf.for
+// CHECK-NOT: memref.alloc
+// CHECK: vector.fma
+// CHECK: memref.dealloc %[[PACK]]
+// CHECK-NEXT: return
+func.func @hoisted_pack(%a: memref<4x128x256xf32>, %b: memref<256x64xf32>, %c: memref<4x128x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.for %i = %c0 to %c4 step %c1 {
+    %ai = memref.subview %a[%i, 0, 0] [1, 128, 256] [1, 1, 1] : memref<4x128x256xf32> to memref<128x256xf32, strided<[256, 1], offset: ?>>
+    %ci = memref.subview %c[%i, 0, 0] [1, 128, 64] [1, 1, 1] : memref<4x128x64xf32> to memref<128x64xf32, strided<[64, 1], offset: ?>>
+    linalg.matmul ins(%ai, %b : memref<128x256xf32, strided<[256, 1], offset: ?>>, memref<256x64xf32>) outs(%ci : memref<128x64xf32, strided<[64, 1], offset: ?>>)
+  }
+  return
+}
+
+// -----
+
+// B written inside the loop: packed at every iteration.
+// CHECK-LABEL: func.func @written_b
+// CHECK: scf.for
+// CHECK: linalg.fill
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x256x32xf32>
+func.func @written_b(%a: memref<128x256xf32>, %b: memref<256x64xf32>, %c: memref<128x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %one = arith.constant 1.0 : f32
+  scf.for %i = %c0 to %c4 step %c1 {
+    linalg.fill ins(%one : f32) outs(%b : memref<256x64xf32>)
+    linalg.matmul ins(%a, %b : memref<128x256xf32>, memref<256x64xf32>) outs(%c : memref<128x64xf32>)
+  }
+  return
+}
