@@ -91,6 +91,21 @@ def RfVectorizeMatmuls : Pass<"rf-vectorize-matmuls"> {
   ];
 }
 
+def RfUnshareFills : Pass<"rf-unshare-fills"> {
+  let summary = "Give every destructive user of a filled tensor its own fill";
+  let description = [{
+    CSE merges identical `tensor.empty` + `linalg.fill` pairs, so several
+    matmuls end up accumulating into one zero-filled tensor; bufferization
+    must then copy that tensor for each of them (16 MB apiece for the
+    projections at L = 16384), and the matmul kernels no longer see the
+    fill that lets them start from zero registers. This pass clones the
+    fill (and its `tensor.empty`) in front of every linalg op that uses the
+    filled tensor as an output operand, so each gets a fresh buffer written
+    once.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def RfParallelizeLinalg : Pass<"rf-parallelize-linalg"> {
   let summary = "Share large linalg ops on buffers across cores";
   let description = [{
