@@ -669,8 +669,8 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     int64_t before = op.getChunksBefore(), after = op.getChunksAfter();
     bool sequenceOrder = op.getSequenceOrder();
 
-    Value queries = toBuffer(b, op.getQk());
-    Value values = toBuffer(b, op.getV());
+    Value queries = headsBuffer(b, op.getQk());
+    Value values = headsBuffer(b, op.getV());
     Value perm = toBuffer(b, op.getPerm());
     Value inverse = op.getInverse() ? toBuffer(b, op.getInverse()) : Value();
     Value mask = op.getMask() ? toBuffer(b, op.getMask()) : Value();
@@ -815,9 +815,9 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     Value scaledKeys = scaledF32Tensor(b, op.getK(), scale);
     auto outType = cast<RankedTensorType>(op.getType());
     Value out = allocBuffer(b, outType);
-    BlockOperands in{toBuffer(b, op.getQ()),
+    BlockOperands in{headsBuffer(b, op.getQ()),
                      toBuffer(b, scaledKeys),
-                     toBuffer(b, op.getV()),
+                     headsBuffer(b, op.getV()),
                      op.getMask() ? toBuffer(b, op.getMask()) : Value(),
                      chunk,
                      before + 1 + after,

@@ -2,6 +2,8 @@
 
 #include "LoweringUtils.h"
 
+#include "reformer/Dialect/Reformer/IR/ReformerOps.h"
+
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -125,6 +127,28 @@ Value lowering::toBuffer(ImplicitLocOpBuilder &b, Value tensor) {
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
   return bufferization::ToBufferOp::create(b, memrefType, tensor,
                                            /*read_only=*/true);
+}
+
+Value lowering::headsBuffer(ImplicitLocOpBuilder &b, Value heads) {
+  auto type = cast<RankedTensorType>(heads.getType());
+  ArrayRef<int64_t> s = type.getShape();
+  // [B, L, H, D], as a buffer.
+  Value rows;
+  if (auto split = heads.getDefiningOp<SplitHeadsOp>()) {
+    Value flat = toBuffer(b, split.getInput());
+    rows = memref::ExpandShapeOp::create(
+        b, MemRefType::get({s[0], s[2], s[1], s[3]}, type.getElementType()),
+        flat, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  } else if (auto transpose = heads.getDefiningOp<linalg::TransposeOp>();
+             transpose && transpose.hasPureTensorSemantics() &&
+             transpose.getPermutation() == ArrayRef<int64_t>{0, 2, 1, 3}) {
+    rows = toBuffer(b, transpose.getInput());
+  } else {
+    return toBuffer(b, heads);
+  }
+  AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{0, 2, 1, 3},
+                                                b.getContext());
+  return memref::TransposeOp::create(b, rows, AffineMapAttr::get(swap));
 }
 
 Value lowering::allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type) {

@@ -67,6 +67,11 @@ void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
 Value toBuffer(ImplicitLocOpBuilder &b, Value tensor);
 /// A new buffer for a result, and the tensor that takes ownership of it.
 Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type);
+/// The [B, H, L, D] buffer of `heads`, read-only. When `heads` splits a
+/// [B, L, H·D] tensor into heads (reformer.split_heads, or the transpose it
+/// lowers to), a strided view of that tensor's buffer: the head transpose
+/// is never materialized (rows of D stay contiguous).
+Value headsBuffer(ImplicitLocOpBuilder &b, Value heads);
 Value toTensor(ImplicitLocOpBuilder &b, Value buffer);
 
 /// Fast-math flags of max reductions over scores: no NaNs (a NaN score is

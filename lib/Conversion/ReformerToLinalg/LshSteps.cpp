@@ -263,7 +263,9 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
       }
 
     Type f32 = b.getF32Type();
-    Value x = toBuffer(b, scaledF32Tensor(b, op.getQk()));
+    Value x = qkType.getElementType().isF32()
+                  ? headsBuffer(b, op.getQk())
+                  : toBuffer(b, scaledF32Tensor(b, op.getQk()));
     Value rot =
         toBuffer(b, tensor::CollapseShapeOp::create(
                         b, scaledF32Tensor(b, op.getRotations()),
