@@ -55,14 +55,21 @@ def RfEmitEntryPoints : Pass<"rf-emit-entry-points", "::mlir::ModuleOp"> {
 }
 
 def RfExpandStridedCopies : Pass<"rf-expand-strided-copies"> {
-  let summary = "Turn memref.copy between strided views into linalg.copy";
+  let summary = "Turn strided and large memref.copy into linalg.copy";
   let description = [{
     The LLVM lowering of `memref.copy` calls the `memrefCopy` runtime
     function when a side is not contiguous; compiled modules link no MLIR
-    runtime library. This pass rewrites those copies (only those) into
-    `linalg.copy`, which becomes loops; contiguous copies stay and become
+    runtime library. This pass rewrites those copies into `linalg.copy`,
+    which becomes loops. Contiguous copies of at least `parallel-bytes` are
+    rewritten too, so that rf-parallelize-linalg can share them across
+    cores (a single memcpy runs on one); smaller ones stay and become
     `llvm.memcpy`.
   }];
+  let options = [
+    Option<"parallelBytes", "parallel-bytes", "int64_t", "1048576",
+           "contiguous copies at least this large become linalg.copy "
+           "(0: none)">,
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 

@@ -21,12 +21,25 @@ bool isContiguous(Value memref) {
          memref::isStaticShapeAndContiguousRowMajor(type);
 }
 
+/// Bytes `copy` moves, or -1 when its shape is dynamic.
+int64_t bytesOf(memref::CopyOp copy) {
+  auto type = cast<MemRefType>(copy.getSource().getType());
+  if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat())
+    return -1;
+  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+}
+
 struct RfExpandStridedCopiesPass
     : reformer::impl::RfExpandStridedCopiesBase<RfExpandStridedCopiesPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<memref::CopyOp> copies;
     getOperation()->walk([&](memref::CopyOp copy) {
-      if (!isContiguous(copy.getSource()) || !isContiguous(copy.getTarget()))
+      bool strided =
+          !isContiguous(copy.getSource()) || !isContiguous(copy.getTarget());
+      bool large = parallelBytes > 0 && bytesOf(copy) >= parallelBytes;
+      if (strided || large)
         copies.push_back(copy);
     });
     for (memref::CopyOp copy : copies) {
