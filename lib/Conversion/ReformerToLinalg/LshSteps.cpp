@@ -485,17 +485,46 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
                   linalg::YieldOp::create(
                       ib, ValueRange{arith::DivFOp::create(ib, e, a[2])});
                 })[0];
-    // Loops (b, h, i, r, d): d innermost, contiguous in both operands.
+    // One elementwise pass over (b, h, i, d) with every round an operand of
+    // its own: each output element is written once, from registers (no
+    // zero fill, no read-modify-write per round).
     Type elementType = outType.getElementType();
+    int64_t rounds = s[2];
+    SmallVector<Value> inputs;
+    SmallVector<AffineMap> maps;
+    auto roundSlice = [&](Value from, ArrayRef<int64_t> shape, int64_t r) {
+      SmallVector<OpFoldResult> offsets(shape.size(), b.getIndexAttr(0)), sizes,
+          strides(shape.size(), b.getIndexAttr(1));
+      for (int64_t extent : shape)
+        sizes.push_back(b.getIndexAttr(extent));
+      offsets[2] = b.getIndexAttr(r);
+      sizes[2] = b.getIndexAttr(1);
+      SmallVector<int64_t> reduced(shape);
+      reduced.erase(reduced.begin() + 2);
+      auto type = RankedTensorType::get(
+          reduced, cast<RankedTensorType>(from.getType()).getElementType());
+      return tensor::ExtractSliceOp::create(b, type, from, offsets, sizes,
+                                            strides)
+          .getResult();
+    };
+    for (int64_t r = 0; r < rounds; ++r) {
+      inputs.push_back(roundSlice(op.getOut(), s, r));
+      maps.push_back(identity(ctx, 4));
+    }
+    for (int64_t r = 0; r < rounds; ++r) {
+      inputs.push_back(roundSlice(weights, {s[0], s[1], s[2], s[3]}, r));
+      maps.push_back(projection(ctx, 4, {0, 1, 2}));
+    }
+    maps.push_back(identity(ctx, 4));
     Value acc = generic(
-        b, ValueRange{op.getOut(), weights},
-        filledTensor(b, {s[0], s[1], s[3], s[4]}, 0.0),
-        {projection(ctx, 5, {0, 1, 3, 2, 4}), projection(ctx, 5, {0, 1, 3, 2}),
-         projection(ctx, 5, {0, 1, 2, 4})},
-        5, {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value term = arith::MulFOp::create(ib, a[1], toF32(ib, a[0]));
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::AddFOp::create(ib, a[2], term)});
+        b, inputs, emptyTensor(b, {s[0], s[1], s[3], s[4]}, b.getF32Type()),
+        maps, 4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value sum = arith::MulFOp::create(ib, a[rounds], toF32(ib, a[0]));
+          for (int64_t r = 1; r < rounds; ++r)
+            sum = arith::AddFOp::create(
+                ib, sum,
+                arith::MulFOp::create(ib, a[rounds + r], toF32(ib, a[r])));
+          linalg::YieldOp::create(ib, ValueRange{sum});
         })[0];
     if (!elementType.isF32())
       acc =

@@ -51,6 +51,8 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // CHECK: vector.reduction <maximumf>, {{.*}} fastmath<reassoc,nnan,nsz>
 // CHECK: math.exp {{.*}} : vector<16xf32>
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<16x16xf32>)
+// The round combine: one elementwise pass, each round an operand of its own.
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins({{.*}} : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>) outs({{.*}} : tensor<1x2x64x16xf32>)
 // CHECK-NOT: reformer.
 func.func @lsh(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
   %o = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, seed = 1 : i64}
