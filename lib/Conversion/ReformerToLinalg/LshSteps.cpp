@@ -515,25 +515,37 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
       inputs.push_back(roundSlice(weights, {s[0], s[1], s[2], s[3]}, r));
       maps.push_back(projection(ctx, 4, {0, 1, 2}));
     }
-    maps.push_back(identity(ctx, 4));
+    // Heads merged right after: write [B, L, H, D] directly, so merge_heads
+    // is a reshape instead of a transposed copy.
+    auto merge = op->hasOneUse()
+                     ? dyn_cast<MergeHeadsOp>(*op->getUsers().begin())
+                     : MergeHeadsOp();
+    SmallVector<int64_t> resultShape = {s[0], s[1], s[3], s[4]};
+    if (merge) {
+      resultShape = {s[0], s[3], s[1], s[4]};
+      maps.push_back(projection(ctx, 4, {0, 2, 1, 3}));
+    } else {
+      maps.push_back(identity(ctx, 4));
+    }
     Value acc = generic(
-        b, inputs, emptyTensor(b, {s[0], s[1], s[3], s[4]}, b.getF32Type()),
-        maps, 4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        b, inputs, emptyTensor(b, resultShape, elementType), maps, 4, {},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
           Value sum = arith::MulFOp::create(ib, a[rounds], toF32(ib, a[0]));
           for (int64_t r = 1; r < rounds; ++r)
             sum = arith::AddFOp::create(
                 ib, sum,
                 arith::MulFOp::create(ib, a[rounds + r], toF32(ib, a[r])));
-          linalg::YieldOp::create(ib, ValueRange{sum});
+          linalg::YieldOp::create(ib,
+                                  ValueRange{fromF32(ib, sum, elementType)});
         })[0];
-    if (!elementType.isF32())
-      acc =
-          generic(b, acc, emptyTensor(b, {s[0], s[1], s[3], s[4]}, elementType),
-                  {identity(ctx, 4), identity(ctx, 4)}, 4, {},
-                  [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                    linalg::YieldOp::create(
-                        ib, ValueRange{fromF32(ib, a[0], elementType)});
-                  })[0];
+    if (merge) {
+      rewriter.replaceOp(merge,
+                         tensor::CollapseShapeOp::create(
+                             b, merge.getType(), acc,
+                             ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}}));
+      rewriter.eraseOp(op);
+      return success();
+    }
     rewriter.replaceOp(op, acc);
     return success();
   }

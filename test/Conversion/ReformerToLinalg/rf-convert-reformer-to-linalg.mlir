@@ -117,3 +117,18 @@ func.func @split_then_attend(%x: tensor<1x64x32xf32>) -> tensor<1x2x64x16xf32> {
       : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32>
   return %o : tensor<1x2x64x16xf32>
 }
+
+// -----
+
+// The round combine (one elementwise pass, a operand per round) writes
+// [B, L, H, D] itself when its heads are merged next: merge_heads becomes
+// a reshape, with no transposed copy.
+// CHECK-LABEL: func.func @combine_then_merge
+// CHECK: %[[C:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins({{.*}} : tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>) outs({{.*}} : tensor<1x64x2x8xf32>)
+// CHECK: tensor.collapse_shape %[[C]] {{.*}} into tensor<1x64x16xf32>
+// CHECK-NOT: linalg.transpose
+func.func @combine_then_merge(%o: tensor<1x2x2x64x8xf32>, %l: tensor<1x2x2x64xf32>) -> tensor<1x64x16xf32> {
+  %r = reformer.combine_rounds %o, %l : (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>) -> tensor<1x2x64x8xf32>
+  %m = reformer.merge_heads %r : (tensor<1x2x64x8xf32>) -> tensor<1x64x16xf32>
+  return %m : tensor<1x64x16xf32>
+}
