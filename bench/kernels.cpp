@@ -123,16 +123,9 @@ Kernel compile(const std::string &source) {
   llvm::SmallString<128> dir;
   if (llvm::sys::fs::createUniqueDirectory("reformer-bench", dir))
     die("cannot create a temporary directory");
-  std::string object = (dir + "/kernel.o").str(),
-              library = (dir + "/kernel.so").str();
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream out(object, ec);
-    if (ec ||
-        failed(mlir::reformer::emitHostCode(*llvmModule, out, false, error)))
-      die("cannot write " + object + ": " + error);
-  }
-  if (failed(mlir::reformer::linkSharedLibrary(object, library, false, error)))
+  std::string library = (dir + "/kernel.so").str();
+  if (failed(mlir::reformer::emitSharedLibrary(*llvmModule, library,
+                                               /*openmp=*/false, error)))
     die(error);
   Kernel k;
   k.handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);

@@ -234,29 +234,21 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  // Object code: to the output itself, or to a temporary for linking.
-  std::string objectPath = output;
-  if (emitKind == Emit::SharedLibrary)
-    objectPath = output + ".o.tmp";
-  {
-    std::error_code ec;
-    llvm::ToolOutputFile out(objectPath, ec,
-                             emitKind == Emit::Assembly
-                                 ? llvm::sys::fs::OF_Text
-                                 : llvm::sys::fs::OF_None);
-    if (ec)
-      return fail(objectPath + ": " + ec.message());
-    if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
-                            error, targetCpu)))
-      return fail(error);
-    out.keep();
-  }
   if (emitKind == Emit::SharedLibrary) {
-    LogicalResult linked =
-        linkSharedLibrary(objectPath, output, parallel, error);
-    llvm::sys::fs::remove(objectPath);
-    if (failed(linked))
+    if (failed(
+            emitSharedLibrary(*llvmModule, output, parallel, error, targetCpu)))
       return fail(error);
+    return 0;
   }
+  std::error_code ec;
+  llvm::ToolOutputFile out(output, ec,
+                           emitKind == Emit::Assembly ? llvm::sys::fs::OF_Text
+                                                      : llvm::sys::fs::OF_None);
+  if (ec)
+    return fail(output + ": " + ec.message());
+  if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
+                          error, targetCpu)))
+    return fail(error);
+  out.keep();
   return 0;
 }

@@ -16,7 +16,6 @@
 #include "reformer/Runtime/Params.h"
 
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 #include "gtest/gtest.h"
 
@@ -55,18 +54,9 @@ void compileAndRun(const ModelConfig &config, float weightScale, AotRun &run) {
   ASSERT_TRUE(llvmModule) << error;
 
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("reformer-aot", run.dir));
-  std::string object = (run.dir + "/model.o").str(),
-              library = (run.dir + "/model.so").str();
-  {
-    std::error_code ec;
-    llvm::ToolOutputFile out(object, ec, llvm::sys::fs::OF_None);
-    ASSERT_FALSE(ec);
-    ASSERT_TRUE(
-        mlir::succeeded(emitHostCode(*llvmModule, out.os(), false, error)))
-        << error;
-    out.keep();
-  }
-  ASSERT_TRUE(mlir::succeeded(linkSharedLibrary(object, library, false, error)))
+  std::string library = (run.dir + "/model.so").str();
+  ASSERT_TRUE(mlir::succeeded(
+      emitSharedLibrary(*llvmModule, library, /*openmp=*/false, error)))
       << error;
 
   Status opened = LoadedModule::open(library, run.loaded);

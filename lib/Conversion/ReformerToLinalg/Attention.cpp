@@ -557,7 +557,8 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
           scf::YieldOp::create(
               lb, ValueRange{arith::AddFOp::create(lb, acc[0], p)});
         });
-    memref::StoreOp::create(ib, m, rowMax, ValueRange{t});
+    if (!fused) // the fused kernel stored it already
+      memref::StoreOp::create(ib, m, rowMax, ValueRange{t});
     memref::StoreOp::create(ib, ssum.getResult(0), rowSum, ValueRange{t});
   });
 

@@ -163,6 +163,27 @@ LogicalResult reformer::emitHostCode(llvm::Module &module,
   return success();
 }
 
+LogicalResult reformer::emitSharedLibrary(llvm::Module &module,
+                                          const std::string &path, bool openmp,
+                                          std::string &error, StringRef cpu) {
+  std::string object = path + ".o.tmp";
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(object, ec);
+    if (ec) {
+      error = object + ": " + ec.message();
+      return failure();
+    }
+    if (failed(emitHostCode(module, out, /*assembly=*/false, error, cpu))) {
+      llvm::sys::fs::remove(object);
+      return failure();
+    }
+  }
+  LogicalResult linked = linkSharedLibrary(object, path, openmp, error);
+  llvm::sys::fs::remove(object);
+  return linked;
+}
+
 LogicalResult reformer::linkSharedLibrary(const std::string &object,
                                           const std::string &path, bool openmp,
                                           std::string &error) {

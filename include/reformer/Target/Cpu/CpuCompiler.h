@@ -58,6 +58,12 @@ LogicalResult linkSharedLibrary(const std::string &object,
                                 const std::string &path, bool openmp,
                                 std::string &error);
 
+/// Object code for `module` and `cpu` (through a temporary object file),
+/// linked into a shared library at `path` as linkSharedLibrary does.
+LogicalResult emitSharedLibrary(llvm::Module &module, const std::string &path,
+                                bool openmp, std::string &error,
+                                StringRef cpu = "native");
+
 /// A lowered module compiled in-process; entry points are
 /// `void reformer_entry_<function>(void **args)`.
 class CpuJit {
