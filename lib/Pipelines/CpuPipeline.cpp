@@ -45,7 +45,10 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
                      "buffer-deallocation-pipeline,canonicalize"},
-      {"loops", "rf-expand-strided-copies," + matmuls +
+      // Chunk loops (scf.forall) become scf.parallel before the matmuls are
+      // vectorized: matmuls inside them then stay on one core.
+      {"loops", "func.func(scf-forall-to-parallel),rf-expand-strided-copies," +
+                    matmuls +
                     "func.func(rf-parallelize-linalg,convert-linalg-to-loops),"
                     "rf-approximate-math,rf-expand-bf16,"
                     "convert-vector-to-scf,"

@@ -178,9 +178,24 @@ void emitRowRange(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
     forPanel(b, idx(b, fullPanels), /*inBounds=*/false);
 }
 
-/// `scf.parallel` over [0, count): iterations are independent.
+/// `scf.parallel` over [0, count): iterations are independent. Inside
+/// another parallel loop (a chunked FFN's chunk) it is a plain loop: the
+/// cores are already shared out there.
 void parallelFor(ImplicitLocOpBuilder &b, int64_t count,
                  function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  Block *block = b.getInsertionBlock();
+  if (block && block->getParentOp() &&
+      (isa<scf::ParallelOp>(block->getParentOp()) ||
+       block->getParentOp()->getParentOfType<scf::ParallelOp>())) {
+    scf::ForOp::create(
+        b, idx(b, 0), idx(b, count), idx(b, 1), ValueRange{},
+        [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nested);
+          body(ib, iv);
+          scf::YieldOp::create(ib);
+        });
+    return;
+  }
   scf::ParallelOp::create(b, ValueRange{idx(b, 0)}, ValueRange{idx(b, count)},
                           ValueRange{idx(b, 1)},
                           [&](OpBuilder &nested, Location loc, ValueRange ivs) {
@@ -222,20 +237,19 @@ bool onlyReadIn(Value buffer, Operation *loop) {
   return true;
 }
 
-/// The outermost scf.for around `op` that B does not change in: packing B
-/// before it instead of at every iteration (a chunked FFN multiplies by the
-/// same weights once per chunk). Null when there is none.
+/// The outermost loop (scf.for or scf.parallel) around `op` that B does not
+/// change in: packing B before it instead of at every iteration (a chunked
+/// FFN multiplies by the same weights once per chunk). Null when there is
+/// none.
 Operation *packHoistPoint(Operation *op, Value bMat) {
   Operation *point = nullptr;
-  for (auto loop = op->getParentOfType<scf::ForOp>(); loop;
-       loop = loop->getParentOfType<scf::ForOp>()) {
-    if (!loop.isDefinedOutsideOfLoop(bMat) || !onlyReadIn(bMat, loop))
+  for (Operation *parent = op->getParentOp();
+       parent && isa<scf::ForOp, scf::ParallelOp>(parent);
+       parent = parent->getParentOp()) {
+    auto loop = cast<LoopLikeOpInterface>(parent);
+    if (!loop.isDefinedOutsideOfLoop(bMat) || !onlyReadIn(bMat, parent))
       break;
-    // Not out of a parallel loop: its iterations may differ.
-    if (op->getParentOfType<scf::ParallelOp>() &&
-        loop->isProperAncestor(op->getParentOfType<scf::ParallelOp>()))
-      break;
-    point = loop;
+    point = parent;
   }
   return point;
 }

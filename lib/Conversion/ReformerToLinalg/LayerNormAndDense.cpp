@@ -199,37 +199,50 @@ struct LowerChunkedFfn : OpRewritePattern<ChunkedFfnOp> {
     int64_t chunk = std::min<int64_t>(op.getChunk(), rows);
     auto act = activationFn(op.getActivation());
 
-    // One chunk of `size` rows starting at `offset`, inserted into `out`.
-    auto chunkBody = [&](ImplicitLocOpBuilder &ib, Value out,
-                         OpFoldResult offset, int64_t size) -> Value {
-      SmallVector<OpFoldResult> offsets = {offset, ib.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {ib.getIndexAttr(size),
-                                         ib.getIndexAttr(m)};
-      SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
+    // One chunk of `size` rows starting at `offset`: its FFN output.
+    auto offsetsAt = [&](OpFoldResult offset) {
+      return SmallVector<OpFoldResult>{offset, b.getIndexAttr(0)};
+    };
+    auto sizesOf = [&](int64_t size) {
+      return SmallVector<OpFoldResult>{b.getIndexAttr(size), b.getIndexAttr(m)};
+    };
+    SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+    auto chunkBody = [&](ImplicitLocOpBuilder &ib, OpFoldResult offset,
+                         int64_t size) -> Value {
       Value rowsIn = tensor::ExtractSliceOp::create(
-          ib, RankedTensorType::get({size, m}, elementType), x, offsets, sizes,
-          strides);
+          ib, RankedTensorType::get({size, m}, elementType), x,
+          offsetsAt(offset), sizesOf(size), strides);
       Value h = matmul(ib, rowsIn, op.getW1(), size, f);
       h = biasAndActivate(ib, h, op.getB1(), ib.getF32Type(), act);
       Value y = matmul(ib, h, op.getW2(), size, m);
-      y = biasAndActivate(ib, y, op.getB2(), elementType, nullptr);
-      return tensor::InsertSliceOp::create(ib, y, out, offsets, sizes, strides);
+      return biasAndActivate(ib, y, op.getB2(), elementType, nullptr);
     };
 
     Value out = emptyTensor(b, {rows, m}, elementType);
     int64_t full = rows / chunk, rest = rows % chunk;
     if (full > 0) {
-      auto loop = scf::ForOp::create(
-          b, indexConst(b, 0), indexConst(b, full * chunk),
-          indexConst(b, chunk), ValueRange{out},
-          [&](OpBuilder &nested, Location loc, Value iv, ValueRange iter) {
-            ImplicitLocOpBuilder ib(loc, nested);
-            scf::YieldOp::create(ib, chunkBody(ib, iter[0], iv, chunk));
-          });
+      // Chunks are independent: each thread takes whole chunks, so one
+      // chunk's intermediate stays in its core's cache and the FFN shares
+      // the cores in one parallel loop rather than four per chunk.
+      auto loop =
+          scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(full)},
+                                ValueRange{out}, std::nullopt);
+      ImplicitLocOpBuilder ib(op.getLoc(), loop.getTerminator());
+      Value offset = arith::MulIOp::create(ib, loop.getInductionVars()[0],
+                                           indexConst(ib, chunk));
+      Value y = chunkBody(ib, offset, chunk);
+      ib.setInsertionPointToStart(loop.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(ib, y, loop.getRegionIterArgs()[0],
+                                            offsetsAt(offset), sizesOf(chunk),
+                                            strides);
       out = loop.getResult(0);
     }
-    if (rest > 0)
-      out = chunkBody(b, out, b.getIndexAttr(full * chunk), rest);
+    if (rest > 0) {
+      OpFoldResult offset = b.getIndexAttr(full * chunk);
+      out = tensor::InsertSliceOp::create(b, chunkBody(b, offset, rest), out,
+                                          offsetsAt(offset), sizesOf(rest),
+                                          strides);
+    }
     rewriter.replaceOp(op, expandRows(b, out, type));
     return success();
   }

@@ -111,3 +111,31 @@ func.func @written_b(%a: memref<128x256xf32>, %b: memref<256x64xf32>, %c: memref
   }
   return
 }
+
+// -----
+
+// A matmul inside a parallel loop (one chunk of a chunked FFN per
+// iteration): B is packed once before the parallel loop, and the row blocks
+// are a plain loop, not a parallel loop nested in it.
+// CHECK-LABEL: func.func @in_parallel_loop
+// CHECK: %[[PACK:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x256x32xf32>
+// CHECK: scf.parallel
+// CHECK: vector.store %{{.*}}, %[[PACK]]
+// CHECK: scf.parallel
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for
+// CHECK: vector.fma
+// CHECK: memref.dealloc %[[PACK]]
+// CHECK-NEXT: return
+func.func @in_parallel_loop(%a: memref<4x256x256xf32>, %b: memref<256x64xf32>, %c: memref<4x256x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    %ai = memref.subview %a[%i, 0, 0] [1, 256, 256] [1, 1, 1] : memref<4x256x256xf32> to memref<256x256xf32, strided<[256, 1], offset: ?>>
+    %ci = memref.subview %c[%i, 0, 0] [1, 256, 64] [1, 1, 1] : memref<4x256x64xf32> to memref<256x64xf32, strided<[64, 1], offset: ?>>
+    linalg.matmul ins(%ai, %b : memref<256x256xf32, strided<[256, 1], offset: ?>>, memref<256x64xf32>) outs(%ci : memref<256x64xf32, strided<[64, 1], offset: ?>>)
+    scf.reduce
+  }
+  return
+}

@@ -1,16 +1,19 @@
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
 
-// The chunked FFN is a loop over row chunks whose body holds both matmuls;
-// 74 rows in chunks of 16: four full chunks in the loop, a 10-row remainder.
+// The chunked FFN is a parallel loop over row chunks whose body holds both
+// matmuls; 74 rows in chunks of 16: four full chunks in the loop, a 10-row
+// remainder after it.
 // CHECK-LABEL: func.func @ffn
-// CHECK: scf.for %{{.*}} = %c0 to %c64 step %c16
-// CHECK: tensor.extract_slice {{.*}} [16, 16] [1, 1] : tensor<74x16xf32> to tensor<16x16xf32>
+// CHECK: scf.forall (%[[I:.*]]) in (4) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<74x16xf32>)
+// CHECK: %[[ROW:.*]] = arith.muli %[[I]], %c16
+// CHECK: tensor.extract_slice {{.*}}[%[[ROW]], 0] [16, 16] [1, 1] : tensor<74x16xf32> to tensor<16x16xf32>
 // CHECK: linalg.matmul {{.*}} -> tensor<16x24xf32>
 // CHECK: math.erf
 // CHECK: linalg.matmul {{.*}} -> tensor<16x16xf32>
-// CHECK: tensor.insert_slice
-// CHECK: scf.yield
+// CHECK: scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice {{.*}} into %[[OUT]][%[[ROW]], 0] [16, 16] [1, 1]
 // CHECK: tensor.extract_slice {{.*}}[64, 0] [10, 16] [1, 1]
+// CHECK: tensor.insert_slice {{.*}}[64, 0] [10, 16] [1, 1]
 // CHECK-NOT: reformer.
 func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf32>,
                %w2: tensor<24x16xf32>, %b2: tensor<16xf32>) -> tensor<2x37x16xf32> {
