@@ -206,3 +206,86 @@ Value lowering::silu(ImplicitLocOpBuilder &b, Value x) {
   return arith::DivFOp::create(b, x,
                                arith::AddFOp::create(b, e, f32Const(b, 1.0)));
 }
+
+/// `[rows, K] × [K, N]` in f32 (mixed-precision inputs are widened by
+/// linalg.matmul); the result is the f32 accumulator.
+Value lowering::matmul(ImplicitLocOpBuilder &b, Value lhs, Value rhs,
+                       int64_t rows, int64_t cols) {
+  Value acc = filledTensor(b, {rows, cols}, 0.0);
+  return linalg::MatmulOp::create(b, TypeRange{acc.getType()},
+                                  ValueRange{lhs, rhs}, ValueRange{acc})
+      .getResult(0);
+}
+
+/// Collapses `[d0, …, dk, K]` to `[d0·…·dk, K]`.
+Value lowering::collapseRows(ImplicitLocOpBuilder &b, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getRank() == 2)
+    return x;
+  ReassociationIndices leading;
+  for (int64_t d = 0; d + 1 < type.getRank(); ++d)
+    leading.push_back(d);
+  return tensor::CollapseShapeOp::create(
+      b, x, ArrayRef<ReassociationIndices>{leading, {type.getRank() - 1}});
+}
+
+Value lowering::expandRows(ImplicitLocOpBuilder &b, Value x,
+                           RankedTensorType resultType) {
+  if (resultType.getRank() == 2)
+    return x;
+  ReassociationIndices leading;
+  for (int64_t d = 0; d + 1 < resultType.getRank(); ++d)
+    leading.push_back(d);
+  return tensor::ExpandShapeOp::create(
+      b, resultType, x,
+      ArrayRef<ReassociationIndices>{leading, {resultType.getRank() - 1}});
+}
+
+std::pair<Value, Value> lowering::layerNormStatistics(ImplicitLocOpBuilder &b,
+                                                      Value input, double eps) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(input.getType());
+  unsigned rank = type.getRank();
+  SmallVector<int64_t> rowShape(type.getShape().drop_back());
+  SmallVector<unsigned> rowDims;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    rowDims.push_back(d);
+  AffineMap all = identity(ctx, rank);
+  AffineMap row = projection(ctx, rank, rowDims);
+  double invN = 1.0 / static_cast<double>(type.getShape().back());
+  // Sums are reassociable so the row reductions vectorize; the per-row
+  // mean and 1/σ are computed once per row, not once per element.
+  auto reassoc =
+      arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::reassoc);
+  Value sum = generic(
+      b, input, filledTensor(b, rowShape, 0.0), {all, row}, rank, {rank - 1},
+      [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        linalg::YieldOp::create(ib, ValueRange{arith::AddFOp::create(
+                                        ib, a[1], toF32(ib, a[0]), reassoc)});
+      })[0];
+  AffineMap rowId = identity(ctx, rank - 1);
+  Value mean =
+      generic(b, sum, emptyTensor(b, rowShape, b.getF32Type()), {rowId, rowId},
+              rank - 1, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                linalg::YieldOp::create(ib, ValueRange{arith::MulFOp::create(
+                                                ib, a[0], f32Const(ib, invN))});
+              })[0];
+  Value sq = generic(
+      b, ValueRange{input, mean}, filledTensor(b, rowShape, 0.0),
+      {all, row, row}, rank, {rank - 1},
+      [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value d = arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]);
+        linalg::YieldOp::create(
+            ib, ValueRange{arith::AddFOp::create(
+                    ib, a[2], arith::MulFOp::create(ib, d, d), reassoc)});
+      })[0];
+  Value invStd = generic(
+      b, sq, emptyTensor(b, rowShape, b.getF32Type()), {rowId, rowId}, rank - 1,
+      {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value var = arith::MulFOp::create(ib, a[0], f32Const(ib, invN));
+        linalg::YieldOp::create(
+            ib, ValueRange{math::RsqrtOp::create(
+                    ib, arith::AddFOp::create(ib, var, f32Const(ib, eps)))});
+      })[0];
+  return {mean, invStd};
+}

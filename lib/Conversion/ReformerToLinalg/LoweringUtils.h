@@ -82,6 +82,20 @@ arith::FastMathFlags maxFlags();
 /// max(x, y) with those flags.
 Value fastMax(ImplicitLocOpBuilder &b, Value x, Value y);
 
+/// `[rows, K] × [K, N]` in f32 (mixed-precision inputs are widened by
+/// linalg.matmul); the result is the f32 accumulator.
+Value matmul(ImplicitLocOpBuilder &b, Value lhs, Value rhs, int64_t rows,
+             int64_t cols);
+/// Collapses `[d0, …, dk, K]` to `[d0·…·dk, K]`, and back.
+Value collapseRows(ImplicitLocOpBuilder &b, Value x);
+Value expandRows(ImplicitLocOpBuilder &b, Value x, RankedTensorType resultType);
+
+/// Per-row mean and 1/sqrt(var + eps) over the last dimension of `input`
+/// (f32 tensors of its leading shape): the forward and backward of
+/// layer_norm share them.
+std::pair<Value, Value> layerNormStatistics(ImplicitLocOpBuilder &b,
+                                            Value input, double eps);
+
 /// Floating-point values of the activation functions of chunked_ffn.
 Value relu(ImplicitLocOpBuilder &b, Value x);
 Value gelu(ImplicitLocOpBuilder &b, Value x);

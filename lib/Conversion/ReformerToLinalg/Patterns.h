@@ -15,6 +15,8 @@ void populateEmbeddingAndLayoutLoweringPatterns(RewritePatternSet &patterns);
 void populateLossLoweringPatterns(RewritePatternSet &patterns);
 /// lsh_rotations, lsh_hash, bucket_sort, unsort, combine_rounds.
 void populateLshStepLoweringPatterns(RewritePatternSet &patterns);
+/// dense_grad, layer_norm_grad, softmax_cross_entropy_grad, adam_update.
+void populateGradientLoweringPatterns(RewritePatternSet &patterns);
 /// sorted_chunk_attention, local_attention.
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns);
 

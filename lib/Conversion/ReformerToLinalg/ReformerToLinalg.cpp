@@ -24,6 +24,7 @@ void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns) {
   populateLayerNormAndDenseLoweringPatterns(patterns);
   populateEmbeddingAndLayoutLoweringPatterns(patterns);
   populateLossLoweringPatterns(patterns);
+  populateGradientLoweringPatterns(patterns);
   populateLshStepLoweringPatterns(patterns);
   populateAttentionLoweringPatterns(patterns);
   // tensor.concat (the two residual streams) has no bufferization here.

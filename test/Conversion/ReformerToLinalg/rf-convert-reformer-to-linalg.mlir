@@ -135,3 +135,74 @@ func.func @combine_then_merge(%o: tensor<1x2x2x64x8xf32>, %l: tensor<1x2x2x64xf3
   %m = reformer.merge_heads %r : (tensor<1x2x64x8xf32>) -> tensor<1x64x16xf32>
   return %m : tensor<1x64x16xf32>
 }
+
+// -----
+
+// dense_grad: rows collapsed; dx = dy·Wᵀ and dW = xᵀ·dy as linalg.matmul on
+// materialized transposes (the vectorized kernels read rows), db a column
+// sum.
+// CHECK-LABEL: func.func @dense_grad
+// CHECK-DAG: %[[X:.+]] = tensor.collapse_shape %arg0 {{\[}}[0, 1], [2]] : tensor<2x5x6xf32> into tensor<10x6xf32>
+// CHECK-DAG: %[[DY:.+]] = tensor.collapse_shape %arg2 {{\[}}[0, 1], [2]] : tensor<2x5x7xf32> into tensor<10x7xf32>
+// CHECK: %[[WT:.+]] = linalg.transpose ins(%arg1 : tensor<6x7xf32>) outs(%{{.*}} : tensor<7x6xf32>) permutation = [1, 0]
+// CHECK: %[[DX:.+]] = linalg.matmul ins(%[[DY]], %[[WT]] : tensor<10x7xf32>, tensor<7x6xf32>)
+// CHECK: %[[XT:.+]] = linalg.transpose ins(%[[X]] : tensor<10x6xf32>) outs(%{{.*}} : tensor<6x10xf32>)
+// CHECK: %[[DW:.+]] = linalg.matmul ins(%[[XT]], %[[DY]] : tensor<6x10xf32>, tensor<10x7xf32>)
+// CHECK: %[[DB:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[DY]] : tensor<10x7xf32>)
+// CHECK: %[[DX3:.+]] = tensor.expand_shape %[[DX]]
+// CHECK: return %[[DX3]], %[[DW]], %[[DB]]
+func.func @dense_grad(%x: tensor<2x5x6xf32>, %w: tensor<6x7xf32>, %dy: tensor<2x5x7xf32>) -> (tensor<2x5x6xf32>, tensor<6x7xf32>, tensor<7xf32>) {
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x5x6xf32>, tensor<6x7xf32>, tensor<2x5x7xf32>) -> (tensor<2x5x6xf32>, tensor<6x7xf32>, tensor<7xf32>)
+  return %dx, %dw, %db : tensor<2x5x6xf32>, tensor<6x7xf32>, tensor<7xf32>
+}
+
+// -----
+
+// layer_norm_grad: the forward's statistics recomputed (two row reductions),
+// one row reduction with two results (Σg, Σg·x̂), the elementwise input
+// gradient, and one reduction over the rows for gamma and beta together.
+// CHECK-LABEL: func.func @layer_norm_grad
+// CHECK-COUNT-2: iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0
+// CHECK: math.rsqrt
+// CHECK: %[[SUMS:.+]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0, %{{.*}}, %{{.*}}, %arg1, %arg2 :
+// CHECK: %[[DX:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0, %{{.*}}, %{{.*}}, %arg1, %arg2, %[[SUMS]]#0, %[[SUMS]]#1 :
+// CHECK: %[[P:.+]]:2 = linalg.generic {{.*}} iterator_types = ["reduction", "reduction", "parallel"]}
+// CHECK: return %[[DX]], %[[P]]#0, %[[P]]#1
+func.func @layer_norm_grad(%x: tensor<2x5x6xf32>, %g: tensor<6xf32>, %dy: tensor<2x5x6xf32>) -> (tensor<2x5x6xf32>, tensor<6xf32>, tensor<6xf32>) {
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %dy : (tensor<2x5x6xf32>, tensor<6xf32>, tensor<2x5x6xf32>) -> (tensor<2x5x6xf32>, tensor<6xf32>, tensor<6xf32>)
+  return %dx, %dg, %db : tensor<2x5x6xf32>, tensor<6xf32>, tensor<6xf32>
+}
+
+// -----
+
+// softmax_cross_entropy_grad: row max, row Σexp, Σw, then one elementwise
+// generic comparing the vocabulary index with the target.
+// CHECK-LABEL: func.func @cross_entropy_grad
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: iterator_types = ["reduction", "reduction"]} ins(%arg2
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0, %{{.*}}, %{{.*}}, %arg1, %{{.*}}, %arg2 :
+// CHECK: linalg.index 2
+// CHECK: arith.cmpi eq
+// CHECK: arith.select
+func.func @cross_entropy_grad(%l: tensor<2x5x7xf32>, %t: tensor<2x5xi32>, %w: tensor<2x5xf32>) -> tensor<2x5x7xf32> {
+  %d = reformer.softmax_cross_entropy_grad %l, %t weights(%w) : (tensor<2x5x7xf32>, tensor<2x5xi32>, tensor<2x5xf32>) -> tensor<2x5x7xf32>
+  return %d : tensor<2x5x7xf32>
+}
+
+// -----
+
+// adam_update: bias corrections once from the step, then one elementwise
+// generic with three results (parameter, m, v).
+// CHECK-LABEL: func.func @adam
+// CHECK-DAG: %[[LR:.+]] = tensor.extract %arg4[] : tensor<f32>
+// CHECK-DAG: %[[T:.+]] = tensor.extract %arg5[] : tensor<f32>
+// CHECK: math.powf %{{.*}}, %[[T]]
+// CHECK: math.powf %{{.*}}, %[[T]]
+// CHECK: %{{.+}}:3 = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2, %arg3 :
+// CHECK: math.sqrt
+// CHECK: arith.mulf %[[LR]]
+func.func @adam(%p: tensor<6x7xf32>, %g: tensor<6x7xf32>, %m: tensor<6x7xf32>, %v: tensor<6x7xf32>, %lr: tensor<f32>, %s: tensor<f32>) -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>) {
+  %p2, %m2, %v2 = reformer.adam_update %p, %g, %m, %v, %lr, %s {weight_decay = 0.01 : f64} : (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<f32>, tensor<f32>) -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>)
+  return %p2, %m2, %v2 : tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>
+}

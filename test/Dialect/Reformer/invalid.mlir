@@ -639,3 +639,219 @@ func.func @f(%m: tensor<1x64xi1>) {
   %0 = reformer.embedding %m, %m : (tensor<1x64xi1>, tensor<1x64xi1>) -> tensor<1x64x64xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w: tensor<12x32xf32>, %dy: tensor<2x8x32xf32>) {
+  // expected-error @+1 {{'reformer.dense_grad' op expects weight [K, N] of shape [16, ?], got [12, 32]}}
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x8x16xf32>, tensor<12x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x16xf32>, tensor<12x32xf32>, tensor<32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %w: tensor<16x32xf32>, %dy: tensor<32xf32>) {
+  // expected-error @+1 {{'reformer.dense_grad' op expects an input of rank at least 1}}
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<f32>, tensor<16x32xf32>, tensor<32xf32>) -> (tensor<f32>, tensor<16x32xf32>, tensor<32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w: tensor<16x32xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.dense_grad' op expects result_grad of shape [2, 8, 32], got [2, 8, 16]}}
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xbf16>, %w: tensor<16x32xf32>, %dy: tensor<2x8x32xf32>) {
+  // expected-error @+1 {{'reformer.dense_grad' op expects input_grad with element type 'f32', got 'bf16'}}
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x8x16xbf16>, tensor<16x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x16xbf16>, tensor<16x32xf32>, tensor<32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w: tensor<16x32xf32>, %dy: tensor<2x8x32xf32>) {
+  // expected-error @+1 {{'reformer.dense_grad' op expects weight_grad of shape [16, 32], got [32, 16]}}
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x16xf32>, tensor<32x16xf32>, tensor<32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w: tensor<16x32xf32>, %dy: tensor<2x8x32xf32>) {
+  // expected-error @+1 {{'reformer.dense_grad' op expects bias_grad [N] of shape [32], got [16]}}
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects a positive epsilon, got 0}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %x {epsilon = 0.0 : f64} : (tensor<2x8x16xf32>, tensor<16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects an input of rank at least 1}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %x : (tensor<f32>, tensor<16xf32>, tensor<f32>) -> (tensor<f32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects gamma of shape [16], got [8]}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %x : (tensor<2x8x16xf32>, tensor<8xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %g: tensor<16xf32>, %dy: tensor<2x4x16xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects result_grad of shape [2, 8, 16], got [2, 4, 16]}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %dy : (tensor<2x8x16xf32>, tensor<16xf32>, tensor<2x4x16xf32>) -> (tensor<2x8x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects input_grad of shape [2, 8, 16], got [2, 16]}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %x : (tensor<2x8x16xf32>, tensor<16xf32>, tensor<2x8x16xf32>) -> (tensor<2x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects gamma_grad of shape [16], got [8]}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %x : (tensor<2x8x16xf32>, tensor<16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<8xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{'reformer.layer_norm_grad' op expects beta_grad with element type 'f32', got 'f16'}}
+  %dx, %dg, %db = reformer.layer_norm_grad %x, %g, %x : (tensor<2x8x16xf32>, tensor<16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16xf32>, tensor<16xf16>)
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<2x8x32xf32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{'reformer.softmax_cross_entropy_grad' op expects targets [B, L] of shape [2, 8], got [2, 4]}}
+  %d = reformer.softmax_cross_entropy_grad %l, %t : (tensor<2x8x32xf32>, tensor<2x4xi32>) -> tensor<2x8x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<2x8x32xf32>, %t: tensor<2x8xi32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'reformer.softmax_cross_entropy_grad' op operand #2 must be 2D tensor of floating-point values}}
+  %d = reformer.softmax_cross_entropy_grad %l, %t weights(%w) : (tensor<2x8x32xf32>, tensor<2x8xi32>, tensor<8xf32>) -> tensor<2x8x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<2x8x32xf32>, %t: tensor<2x8xi32>, %w: tensor<2x4xf32>) {
+  // expected-error @+1 {{'reformer.softmax_cross_entropy_grad' op expects weights [B, L] of shape [2, 8], got [2, 4]}}
+  %d = reformer.softmax_cross_entropy_grad %l, %t weights(%w) : (tensor<2x8x32xf32>, tensor<2x8xi32>, tensor<2x4xf32>) -> tensor<2x8x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<2x8x32xf32>, %t: tensor<2x8xi32>) {
+  // expected-error @+1 {{'reformer.softmax_cross_entropy_grad' op expects logits_grad of shape [2, 8, 32], got [2, 8, 16]}}
+  %d = reformer.softmax_cross_entropy_grad %l, %t : (tensor<2x8x32xf32>, tensor<2x8xi32>) -> tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects beta1 in [0, 1), got 1}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr {beta1 = 1.0 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects beta2 in [0, 1), got -5.000000e-01}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr {beta2 = -0.5 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects a positive epsilon, got 0}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr {epsilon = 0.0 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects a non-negative weight_decay, got -1.000000e-01}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr {weight_decay = -0.1 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %g: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects grad of shape [4], got [8]}}
+  %a, %b, %c = reformer.adam_update %p, %g, %p, %p, %lr, %lr : (tensor<4xf32>, tensor<8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %m: tensor<4xbf16>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects m with element type 'f32', got 'bf16'}}
+  %a, %b, %c = reformer.adam_update %p, %p, %m, %p, %lr, %lr : (tensor<4xf32>, tensor<4xf32>, tensor<4xbf16>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %v: tensor<2xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects v of shape [4], got [2]}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %v, %lr, %lr : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xbf16>, %m: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects new_param with element type 'bf16', got 'f32'}}
+  %a, %b, %c = reformer.adam_update %p, %p, %m, %m, %lr, %lr : (tensor<4xbf16>, tensor<4xbf16>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects new_m of shape [4], got [2]}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<2xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adam_update' op expects new_v of shape [4], got [4, 1]}}
+  %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4x1xf32>)
+  return
+}

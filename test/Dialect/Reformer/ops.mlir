@@ -122,3 +122,20 @@ func.func @weighted_loss(%logits: tensor<1x8x16xf32>, %t: tensor<1x8xi64>, %w: t
   %l = reformer.softmax_cross_entropy %logits, %t weights(%w) : (tensor<1x8x16xf32>, tensor<1x8xi64>, tensor<1x8xf32>) -> tensor<f32>
   return %l : tensor<f32>
 }
+
+// Gradients and optimizer updates.
+// CHECK-LABEL: func.func @training_ops
+func.func @training_ops(%x: tensor<2x8x16xbf16>, %w: tensor<16x32xf32>, %dy: tensor<2x8x32xf32>,
+                        %g: tensor<16xf32>, %dn: tensor<2x8x16xf32>, %logits: tensor<2x8x32xf32>,
+                        %tok: tensor<2x8xi32>, %wt: tensor<2x8xf32>, %m: tensor<16x32xf32>,
+                        %lr: tensor<f32>, %step: tensor<f32>) {
+  // CHECK: reformer.dense_grad %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x8x16xbf16>, tensor<16x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>)
+  %dx, %dw, %db = reformer.dense_grad %x, %w, %dy : (tensor<2x8x16xbf16>, tensor<16x32xf32>, tensor<2x8x32xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>)
+  // CHECK: reformer.layer_norm_grad %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 1.000000e-05 : f64} : (tensor<2x8x16xbf16>, tensor<16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  %lx, %lg, %lb = reformer.layer_norm_grad %x, %g, %dn {epsilon = 1.0e-5 : f64} : (tensor<2x8x16xbf16>, tensor<16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16xf32>, tensor<16xf32>)
+  // CHECK: reformer.softmax_cross_entropy_grad %{{.*}}, %{{.*}} weights(%{{.*}}) : (tensor<2x8x32xf32>, tensor<2x8xi32>, tensor<2x8xf32>) -> tensor<2x8x32xf32>
+  %dl = reformer.softmax_cross_entropy_grad %logits, %tok weights(%wt) : (tensor<2x8x32xf32>, tensor<2x8xi32>, tensor<2x8xf32>) -> tensor<2x8x32xf32>
+  // CHECK: reformer.adam_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {beta2 = 7.500000e-01 : f64, epsilon = 1.000000e-09 : f64} : (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<f32>, tensor<f32>) -> (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>)
+  %p2, %m2, %v2 = reformer.adam_update %w, %dw, %m, %m, %lr, %step {beta2 = 0.75 : f64, epsilon = 1.0e-9 : f64} : (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<f32>, tensor<f32>) -> (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>)
+  return
+}

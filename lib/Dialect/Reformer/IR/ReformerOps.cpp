@@ -393,3 +393,87 @@ LogicalResult SoftmaxCrossEntropyOp::verify() {
     return verifyShape(op, "weights [B, L]", weights.getType(), positions);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Gradients and optimizer updates
+//===----------------------------------------------------------------------===//
+
+/// Checks that the gradient `grad` is an f32 tensor of `shape`.
+static LogicalResult verifyGradient(Operation *op, StringRef name, Value grad,
+                                    ArrayRef<int64_t> shape) {
+  if (failed(verifyShape(op, name, grad.getType(), shape)))
+    return failure();
+  return verifyElementType(op, name, grad.getType(),
+                           Float32Type::get(op->getContext()));
+}
+
+LogicalResult DenseGradOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  if (x.empty())
+    return emitOpError("expects an input of rank at least 1");
+  ArrayRef<int64_t> w = shapeOf(getWeight());
+  if (failed(verifyShape(op, "weight [K, N]", getWeight().getType(),
+                         {x.back(), kAnyDim})))
+    return failure();
+  SmallVector<int64_t> dy(x);
+  dy.back() = w[1];
+  if (failed(verifyShape(op, "result_grad", getResultGrad().getType(), dy)) ||
+      failed(verifyGradient(op, "input_grad", getInputGrad(), x)) ||
+      failed(verifyGradient(op, "weight_grad", getWeightGrad(), w)))
+    return failure();
+  return verifyGradient(op, "bias_grad [N]", getBiasGrad(), {w[1]});
+}
+
+LogicalResult LayerNormGradOp::verify() {
+  Operation *op = getOperation();
+  if (getEpsilon().convertToDouble() <= 0.0)
+    return emitOpError() << "expects a positive epsilon, got "
+                         << getEpsilon().convertToDouble();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  if (x.empty())
+    return emitOpError("expects an input of rank at least 1");
+  if (failed(verifyShape(op, "gamma", getGamma().getType(), {x.back()})) ||
+      failed(verifyShape(op, "result_grad", getResultGrad().getType(), x)) ||
+      failed(verifyGradient(op, "input_grad", getInputGrad(), x)) ||
+      failed(verifyGradient(op, "gamma_grad", getGammaGrad(), {x.back()})))
+    return failure();
+  return verifyGradient(op, "beta_grad", getBetaGrad(), {x.back()});
+}
+
+LogicalResult SoftmaxCrossEntropyGradOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> logits = shapeOf(getLogits());
+  SmallVector<int64_t> positions = {logits[0], logits[1]};
+  if (failed(
+          verifyShape(op, "targets [B, L]", getTargets().getType(), positions)))
+    return failure();
+  if (Value weights = getWeights())
+    if (failed(verifyShape(op, "weights [B, L]", weights.getType(), positions)))
+      return failure();
+  return verifyGradient(op, "logits_grad", getLogitsGrad(), logits);
+}
+
+LogicalResult AdamUpdateOp::verify() {
+  Operation *op = getOperation();
+  for (auto [name, beta] : {std::make_pair("beta1", getBeta1()),
+                            std::make_pair("beta2", getBeta2())}) {
+    double value = beta.convertToDouble();
+    if (!(value >= 0.0 && value < 1.0))
+      return emitOpError() << "expects " << name << " in [0, 1), got " << value;
+  }
+  if (getEpsilon().convertToDouble() <= 0.0)
+    return emitOpError() << "expects a positive epsilon, got "
+                         << getEpsilon().convertToDouble();
+  if (getWeightDecay().convertToDouble() < 0.0)
+    return emitOpError() << "expects a non-negative weight_decay, got "
+                         << getWeightDecay().convertToDouble();
+  ArrayRef<int64_t> p = shapeOf(getParam());
+  if (failed(verifyShape(op, "grad", getGrad().getType(), p)) ||
+      failed(verifyGradient(op, "m", getM(), p)) ||
+      failed(verifyGradient(op, "v", getV(), p)) ||
+      failed(verifyLike(op, "new_param", getNewParam(), getParam())) ||
+      failed(verifyGradient(op, "new_m", getNewM(), p)))
+    return failure();
+  return verifyGradient(op, "new_v", getNewV(), p);
+}

@@ -454,4 +454,103 @@ def Reformer_SoftmaxCrossEntropyOp : Reformer_Op<"softmax_cross_entropy",
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Gradients and optimizer updates (the training step)
+//===----------------------------------------------------------------------===//
+
+def Reformer_DenseGradOp : Reformer_Op<"dense_grad", [Pure]> {
+  let summary = "gradients of reformer.dense";
+  let description = [{
+    Given `result_grad = ∂loss/∂result` of `result = input · weight (+ bias)`:
+    `input_grad = result_grad · weightᵀ`,
+    `weight_grad[k, n] = Σ_rows input[…, k] · result_grad[…, n]` and
+    `bias_grad[n] = Σ_rows result_grad[…, n]` (rows: every leading index).
+    Gradients are f32 whatever the storage type of the operands.
+  }];
+  let arguments = (ins Reformer_FloatTensor:$input,
+                       Reformer_FloatTensor2D:$weight,
+                       Reformer_FloatTensor:$result_grad);
+  let results = (outs Reformer_FloatTensor:$input_grad,
+                      Reformer_FloatTensor2D:$weight_grad,
+                      Reformer_FloatTensor1D:$bias_grad);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $result_grad attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Reformer_LayerNormGradOp : Reformer_Op<"layer_norm_grad", [Pure]> {
+  let summary = "gradients of reformer.layer_norm";
+  let description = [{
+    With `x̂ = (x − mean(x))·r`, `r = (var(x) + epsilon)^(−1/2)` over the
+    last dimension (n elements) and `g = result_grad · gamma`:
+    `input_grad = r · (g − mean(g) − x̂ · mean(g · x̂))`,
+    `gamma_grad = Σ_rows result_grad · x̂`, `beta_grad = Σ_rows result_grad`.
+    The statistics are recomputed from `input`; nothing of the forward is
+    stored.
+  }];
+  let arguments = (ins Reformer_FloatTensor:$input,
+                       Reformer_FloatTensor1D:$gamma,
+                       Reformer_FloatTensor:$result_grad,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$epsilon);
+  let results = (outs Reformer_FloatTensor:$input_grad,
+                      Reformer_FloatTensor1D:$gamma_grad,
+                      Reformer_FloatTensor1D:$beta_grad);
+  let assemblyFormat = [{
+    $input `,` $gamma `,` $result_grad attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Reformer_SoftmaxCrossEntropyGradOp
+    : Reformer_Op<"softmax_cross_entropy_grad", [Pure]> {
+  let summary = "gradient of reformer.softmax_cross_entropy";
+  let description = [{
+    `∂loss/∂logits[b, i, v] = w[b, i] / Σ w · (softmax(logits[b, i, :])[v] −
+    [v = targets[b, i]])` for the mean loss of `reformer.softmax_cross_entropy`
+    with the same operands (`w` all ones without `weights`).
+  }];
+  let arguments = (ins Reformer_FloatTensor3D:$logits,
+                       Reformer_TokenTensor:$targets,
+                       Optional<Reformer_FloatTensor2D>:$weights);
+  let results = (outs Reformer_FloatTensor3D:$logits_grad);
+  let assemblyFormat = [{
+    $logits `,` $targets (`weights` `(` $weights^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Reformer_AdamUpdateOp : Reformer_Op<"adam_update", [Pure]> {
+  let summary = "one Adam / AdamW step of a parameter";
+  let description = [{
+    With `t = step` (counted from 1) and the learning rate `lr` of this step
+    (the schedule is computed by the caller):
+    `m' = β1·m + (1 − β1)·g`, `v' = β2·v + (1 − β2)·g²`,
+    `param' = param − lr · (m'/(1 − β1ᵗ) / (sqrt(v'/(1 − β2ᵗ)) + epsilon) +
+    weight_decay · param)` — decoupled weight decay (AdamW); Adam with
+    `weight_decay = 0`. Moments are f32.
+  }];
+  let arguments = (ins Reformer_FloatTensor:$param,
+                       Reformer_FloatTensor:$grad,
+                       Reformer_FloatTensor:$m,
+                       Reformer_FloatTensor:$v,
+                       Reformer_F32Tensor0D:$lr,
+                       Reformer_F32Tensor0D:$step,
+                       DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                       DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                       DefaultValuedAttr<F64Attr, "1.0e-8">:$epsilon,
+                       DefaultValuedAttr<F64Attr, "0.0">:$weight_decay);
+  let results = (outs Reformer_FloatTensor:$new_param,
+                      Reformer_FloatTensor:$new_m,
+                      Reformer_FloatTensor:$new_v);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $m `,` $v `,` $lr `,` $step attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // REFORMER_DIALECT_REFORMER_IR_REFORMEROPS_TD
