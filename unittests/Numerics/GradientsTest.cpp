@@ -10,6 +10,8 @@
 #include "Harness.h"
 #include "Reference.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 #include "gtest/gtest.h"
 
 #include <cmath>
@@ -123,6 +125,75 @@ TEST(Gradients, LayerNormMatchesFiniteDifferences) {
                             [&](const Vec &v) { return loss(X, G, v); }, B)),
       kTolerance);
 }
+
+class ChunkedFfnGrad
+    : public ::testing::TestWithParam<std::tuple<int64_t, std::string>> {};
+
+/// 74 rows (2 × 37) in chunks of 7 (a remainder of 4) or one chunk; every
+/// activation's derivative.
+TEST_P(ChunkedFfnGrad, MatchesFiniteDifferences) {
+  auto [chunk, act] = GetParam();
+  auto compiled = Compiled::fromSource(llvm::formatv(R"(
+    func.func @f(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf32>,
+                 %w2: tensor<24x16xf32>, %dy: tensor<2x37x16xf32>)
+        -> (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>,
+            tensor<24x16xf32>, tensor<16xf32>) {
+      %dx, %dw1, %db1, %dw2, %db2 = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy
+          {{chunk = {0} : i64, activation = #reformer.activation<{1}>}
+          : (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>,
+             tensor<24x16xf32>, tensor<2x37x16xf32>)
+          -> (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>,
+              tensor<24x16xf32>, tensor<16xf32>)
+      return %dx, %dw1, %db1, %dw2, %db2 : tensor<2x37x16xf32>, tensor<16x24xf32>,
+          tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>
+    })",
+                                                     chunk, act)
+                                           .str());
+  ASSERT_TRUE(compiled);
+  constexpr int64_t rows = 74, m = 16, f = 24;
+  std::mt19937 rng(7);
+  auto x = randomFloats(rng, rows * m, 1.0);
+  auto w1 = randomFloats(rng, m * f, 0.3), b1 = randomFloats(rng, f, 0.3);
+  auto w2 = randomFloats(rng, f * m, 0.3), b2 = randomFloats(rng, m, 0.3);
+  auto dy = randomFloats(rng, rows * m, 1.0);
+  std::vector<float> dx(x.size()), dw1(w1.size()), db1(f), dw2(w2.size()),
+      db2(m);
+  compiled->call("f",
+                 {x.data(), w1.data(), b1.data(), w2.data(), dy.data(),
+                  dx.data(), dw1.data(), db1.data(), dw2.data(), db2.data()});
+
+  Vec X = toDouble(x), W1 = toDouble(w1), B1 = toDouble(b1), W2 = toDouble(w2),
+      B2 = toDouble(b2), DY = toDouble(dy);
+  auto loss = [&](const Vec &xv, const Vec &w1v, const Vec &b1v, const Vec &w2v,
+                  const Vec &b2v) {
+    return dot(DY,
+               reference::feedForward(xv, w1v, b1v, w2v, b2v, rows, m, f, act));
+  };
+  auto fd = [&](int which) {
+    Vec args[5] = {X, W1, B1, W2, B2};
+    return finiteDifferences(
+        [&](const Vec &v) {
+          Vec a[5] = {X, W1, B1, W2, B2};
+          a[which] = v;
+          return loss(a[0], a[1], a[2], a[3], a[4]);
+        },
+        args[which]);
+  };
+  EXPECT_LE(relativeError(dx, fd(0)), kTolerance) << "input";
+  EXPECT_LE(relativeError(dw1, fd(1)), kTolerance) << "w1";
+  EXPECT_LE(relativeError(db1, fd(2)), kTolerance) << "b1";
+  EXPECT_LE(relativeError(dw2, fd(3)), kTolerance) << "w2";
+  EXPECT_LE(relativeError(db2, fd(4)), kTolerance) << "b2";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ChunksAndActivations, ChunkedFfnGrad,
+    ::testing::Combine(::testing::Values(7, 74),
+                       ::testing::Values("relu", "gelu", "gelu_tanh", "silu")),
+    [](const auto &info) {
+      return "chunk" + std::to_string(std::get<0>(info.param)) + "_" +
+             std::get<1>(info.param);
+    });
 
 class CrossEntropyGrad : public ::testing::TestWithParam<bool> {};
 

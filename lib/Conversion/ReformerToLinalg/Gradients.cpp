@@ -12,6 +12,7 @@
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <limits>
 
@@ -69,6 +70,135 @@ struct LowerDenseGrad : OpRewritePattern<DenseGradOp> {
         op,
         {expandRows(b, dx, cast<RankedTensorType>(op.getInputGrad().getType())),
          dw, db});
+    return success();
+  }
+};
+
+/// The activation and its derivative at `x`.
+std::pair<Value, Value> activate(ImplicitLocOpBuilder &b, Activation act,
+                                 Value x) {
+  switch (act) {
+  case Activation::relu:
+    return {relu(b, x), reluGrad(b, x)};
+  case Activation::gelu:
+    return {gelu(b, x), geluGrad(b, x)};
+  case Activation::gelu_tanh:
+    return {geluTanh(b, x), geluTanhGrad(b, x)};
+  case Activation::silu:
+    return {silu(b, x), siluGrad(b, x)};
+  }
+  llvm_unreachable("unknown activation");
+}
+
+/// A serial loop over chunks carrying the four weight-gradient
+/// accumulators (the matmuls inside use every core); each chunk recomputes
+/// its pre-activation and writes its rows of the input gradient.
+struct LowerChunkedFfnGrad : OpRewritePattern<ChunkedFfnGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ChunkedFfnGradOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    auto w1Type = cast<RankedTensorType>(op.getW1().getType());
+    if (!type.hasStaticShape() || !w1Type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    int64_t m = type.getDimSize(2), f = w1Type.getDimSize(1);
+    Value x = collapseRows(b, op.getInput());
+    Value dy = collapseRows(b, op.getResultGrad());
+    int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    int64_t chunk = std::min<int64_t>(op.getChunk(), rows);
+    Activation act = op.getActivation();
+    Value w1T = transposed(b, op.getW1()), w2T = transposed(b, op.getW2());
+    Type f32 = b.getF32Type();
+    AffineMap id2 = identity(ctx, 2), col = projection(ctx, 2, {1});
+
+    // One chunk of `size` rows at `offset`: updates the accumulators
+    // (dx, dW1, db1, dW2, db2) and returns them.
+    auto chunkBody = [&](ImplicitLocOpBuilder &ib, ValueRange acc,
+                         OpFoldResult offset, int64_t size) {
+      SmallVector<OpFoldResult> strides(2, ib.getIndexAttr(1));
+      auto rowsOf = [&](Value t, int64_t width) -> Value {
+        return tensor::ExtractSliceOp::create(
+            ib,
+            RankedTensorType::get(
+                {size, width},
+                cast<RankedTensorType>(t.getType()).getElementType()),
+            t, SmallVector<OpFoldResult>{offset, ib.getIndexAttr(0)},
+            SmallVector<OpFoldResult>{ib.getIndexAttr(size),
+                                      ib.getIndexAttr(width)},
+            strides);
+      };
+      Value xc = rowsOf(x, m), dyc = rowsOf(dy, m);
+      Value pre = matmul(ib, xc, op.getW1(), size, f);
+      // h = act(a) and act'(a), a = x·W1 + b1.
+      SmallVector<Value> hd =
+          generic(ib, ValueRange{pre, op.getB1()},
+                  ValueRange{emptyTensor(ib, {size, f}, f32),
+                             emptyTensor(ib, {size, f}, f32)},
+                  {id2, col, id2, id2}, 2, {},
+                  [&](ImplicitLocOpBuilder &gb, ValueRange a) {
+                    Value v = arith::AddFOp::create(gb, a[0], toF32(gb, a[1]));
+                    auto [h, d] = activate(gb, act, v);
+                    linalg::YieldOp::create(gb, ValueRange{h, d});
+                  });
+      Value dW2 =
+          linalg::MatmulOp::create(ib, TypeRange{acc[3].getType()},
+                                   ValueRange{transposed(ib, hd[0]), dyc},
+                                   ValueRange{acc[3]})
+              .getResult(0);
+      Value db2 = generic(ib, dyc, acc[4], {id2, col}, 2, {0},
+                          [&](ImplicitLocOpBuilder &gb, ValueRange a) {
+                            linalg::YieldOp::create(
+                                gb, ValueRange{arith::AddFOp::create(
+                                        gb, a[1], toF32(gb, a[0]))});
+                          })[0];
+      Value dh = matmul(ib, dyc, w2T, size, f);
+      Value da = generic(
+          ib, ValueRange{dh, hd[1]}, emptyTensor(ib, {size, f}, f32),
+          {id2, id2, id2}, 2, {}, [&](ImplicitLocOpBuilder &gb, ValueRange a) {
+            linalg::YieldOp::create(
+                gb, ValueRange{arith::MulFOp::create(gb, a[0], a[1])});
+          })[0];
+      Value dW1 = linalg::MatmulOp::create(ib, TypeRange{acc[1].getType()},
+                                           ValueRange{transposed(ib, xc), da},
+                                           ValueRange{acc[1]})
+                      .getResult(0);
+      Value db1 =
+          generic(ib, da, acc[2], {id2, col}, 2, {0},
+                  [&](ImplicitLocOpBuilder &gb, ValueRange a) {
+                    linalg::YieldOp::create(
+                        gb, ValueRange{arith::AddFOp::create(gb, a[1], a[0])});
+                  })[0];
+      Value dxc = matmul(ib, da, w1T, size, m);
+      Value dx = tensor::InsertSliceOp::create(
+          ib, dxc, acc[0],
+          SmallVector<OpFoldResult>{offset, ib.getIndexAttr(0)},
+          SmallVector<OpFoldResult>{ib.getIndexAttr(size), ib.getIndexAttr(m)},
+          strides);
+      return SmallVector<Value>{dx, dW1, db1, dW2, db2};
+    };
+
+    SmallVector<Value> acc = {
+        emptyTensor(b, {rows, m}, f32), filledTensor(b, {m, f}, 0.0),
+        filledTensor(b, {f}, 0.0), filledTensor(b, {f, m}, 0.0),
+        filledTensor(b, {m}, 0.0)};
+    int64_t full = rows / chunk, rest = rows % chunk;
+    if (full > 0) {
+      auto loop = scf::ForOp::create(
+          b, indexConst(b, 0), indexConst(b, full * chunk),
+          indexConst(b, chunk), acc,
+          [&](OpBuilder &nested, Location loc, Value iv, ValueRange iter) {
+            ImplicitLocOpBuilder ib(loc, nested);
+            scf::YieldOp::create(ib, chunkBody(ib, iter, iv, chunk));
+          });
+      acc = SmallVector<Value>(loop.getResults());
+    }
+    if (rest > 0)
+      acc = chunkBody(b, acc, b.getIndexAttr(full * chunk), rest);
+    acc[0] = expandRows(b, acc[0],
+                        cast<RankedTensorType>(op.getInputGrad().getType()));
+    rewriter.replaceOp(op, acc);
     return success();
   }
 };
@@ -291,6 +421,7 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
 } // namespace
 
 void reformer::populateGradientLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerDenseGrad, LowerLayerNormGrad, LowerSoftmaxCrossEntropyGrad,
-               LowerAdamUpdate>(patterns.getContext());
+  patterns.add<LowerDenseGrad, LowerChunkedFfnGrad, LowerLayerNormGrad,
+               LowerSoftmaxCrossEntropyGrad, LowerAdamUpdate>(
+      patterns.getContext());
 }

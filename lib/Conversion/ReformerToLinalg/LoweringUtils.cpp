@@ -289,3 +289,72 @@ std::pair<Value, Value> lowering::layerNormStatistics(ImplicitLocOpBuilder &b,
       })[0];
   return {mean, invStd};
 }
+
+Value lowering::reluGrad(ImplicitLocOpBuilder &b, Value x) {
+  Value positive =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, f32Const(b, 0.0));
+  return arith::SelectOp::create(b, positive, f32Const(b, 1.0),
+                                 f32Const(b, 0.0));
+}
+
+Value lowering::geluGrad(ImplicitLocOpBuilder &b, Value x) {
+  // Φ(x) + x·φ(x) = (1 + erf(x/√2))/2 + x·exp(−x²/2)/√(2π).
+  Value cdf = arith::MulFOp::create(
+      b,
+      arith::AddFOp::create(
+          b,
+          math::ErfOp::create(
+              b, arith::MulFOp::create(b, x, f32Const(b, M_SQRT1_2))),
+          f32Const(b, 1.0)),
+      f32Const(b, 0.5));
+  Value pdf = arith::MulFOp::create(
+      b,
+      math::ExpOp::create(
+          b, arith::MulFOp::create(b, arith::MulFOp::create(b, x, x),
+                                   f32Const(b, -0.5))),
+      f32Const(b, 1.0 / std::sqrt(2.0 * M_PI)));
+  return arith::AddFOp::create(b, cdf, arith::MulFOp::create(b, x, pdf));
+}
+
+Value lowering::geluTanhGrad(ImplicitLocOpBuilder &b, Value x) {
+  // With u = c·(x + k·x³): (1 + tanh u)/2 + x/2·(1 − tanh² u)·c·(1 + 3k·x²).
+  double c = std::sqrt(2.0 / M_PI), k = 0.044715;
+  Value x2 = arith::MulFOp::create(b, x, x);
+  Value inner = arith::MulFOp::create(
+      b,
+      arith::AddFOp::create(
+          b, x,
+          arith::MulFOp::create(b, arith::MulFOp::create(b, x2, x),
+                                f32Const(b, k))),
+      f32Const(b, c));
+  Value t = math::TanhOp::create(b, inner);
+  Value left = arith::MulFOp::create(
+      b, arith::AddFOp::create(b, t, f32Const(b, 1.0)), f32Const(b, 0.5));
+  Value sech2 = arith::SubFOp::create(b, f32Const(b, 1.0),
+                                      arith::MulFOp::create(b, t, t));
+  Value du = arith::MulFOp::create(
+      b,
+      arith::AddFOp::create(b, f32Const(b, 1.0),
+                            arith::MulFOp::create(b, x2, f32Const(b, 3.0 * k))),
+      f32Const(b, c));
+  Value right = arith::MulFOp::create(
+      b,
+      arith::MulFOp::create(b, arith::MulFOp::create(b, x, f32Const(b, 0.5)),
+                            sech2),
+      du);
+  return arith::AddFOp::create(b, left, right);
+}
+
+Value lowering::siluGrad(ImplicitLocOpBuilder &b, Value x) {
+  // σ(x)·(1 + x·(1 − σ(x))).
+  Value sigma = arith::DivFOp::create(
+      b, f32Const(b, 1.0),
+      arith::AddFOp::create(b,
+                            math::ExpOp::create(b, arith::NegFOp::create(b, x)),
+                            f32Const(b, 1.0)));
+  Value oneMinus = arith::SubFOp::create(b, f32Const(b, 1.0), sigma);
+  return arith::MulFOp::create(
+      b, sigma,
+      arith::AddFOp::create(b, f32Const(b, 1.0),
+                            arith::MulFOp::create(b, x, oneMinus)));
+}

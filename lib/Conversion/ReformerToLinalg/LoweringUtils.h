@@ -101,6 +101,11 @@ Value relu(ImplicitLocOpBuilder &b, Value x);
 Value gelu(ImplicitLocOpBuilder &b, Value x);
 Value geluTanh(ImplicitLocOpBuilder &b, Value x);
 Value silu(ImplicitLocOpBuilder &b, Value x);
+/// Their derivatives.
+Value reluGrad(ImplicitLocOpBuilder &b, Value x);
+Value geluGrad(ImplicitLocOpBuilder &b, Value x);
+Value geluTanhGrad(ImplicitLocOpBuilder &b, Value x);
+Value siluGrad(ImplicitLocOpBuilder &b, Value x);
 
 } // namespace mlir::reformer::lowering
 

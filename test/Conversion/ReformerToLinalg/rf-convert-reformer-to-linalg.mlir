@@ -206,3 +206,32 @@ func.func @adam(%p: tensor<6x7xf32>, %g: tensor<6x7xf32>, %m: tensor<6x7xf32>, %
   %p2, %m2, %v2 = reformer.adam_update %p, %g, %m, %v, %lr, %s {weight_decay = 0.01 : f64} : (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<f32>, tensor<f32>) -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>)
   return %p2, %m2, %v2 : tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>
 }
+
+// -----
+
+// chunked_ffn_grad: a loop over chunks carrying the input gradient and the
+// four weight-gradient accumulators; each chunk recomputes its
+// pre-activation (one matmul), takes the activation and its derivative in
+// one generic, and accumulates dW2 and dW1 into the carried tensors (the
+// matmuls' outputs, not fresh zeros). 74 rows in chunks of 16: a
+// remainder of 10 after the loop.
+// CHECK-LABEL: func.func @chunked_ffn_grad
+// CHECK: %[[R:.+]]:5 = scf.for %[[I:.+]] = %c0{{.*}} to %c64{{.*}} step %c16{{.*}} iter_args(%[[DX:.+]] = %{{.*}}, %[[DW1:.+]] = %{{.*}}, %[[DB1:.+]] = %{{.*}}, %[[DW2:.+]] = %{{.*}}, %[[DB2:.+]] = %{{.*}})
+// CHECK: %[[XC:.+]] = tensor.extract_slice %{{.*}}[%[[I]], 0] [16, 16] [1, 1]
+// CHECK: linalg.matmul ins(%[[XC]], %arg1
+// CHECK: %[[HD:.+]]:2 = linalg.generic
+// CHECK: math.erf
+// CHECK: math.exp
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<24x16xf32>, tensor<16x16xf32>) outs(%[[DW2]] : tensor<24x16xf32>)
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<16x16xf32>, tensor<16x24xf32>) outs(%[[DW1]] : tensor<16x24xf32>)
+// CHECK: tensor.insert_slice %{{.*}} into %[[DX]][%[[I]], 0] [16, 16] [1, 1]
+// CHECK: scf.yield
+// CHECK: tensor.extract_slice %{{.*}}[64, 0] [10, 16] [1, 1]
+func.func @chunked_ffn_grad(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf32>,
+                            %w2: tensor<24x16xf32>, %dy: tensor<2x37x16xf32>)
+    -> (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>) {
+  %dx, %dw1, %db1, %dw2, %db2 = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 16 : i64, activation = #reformer.activation<gelu>}
+      : (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<2x37x16xf32>)
+      -> (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>)
+  return %dx, %dw1, %db1, %dw2, %db2 : tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>
+}

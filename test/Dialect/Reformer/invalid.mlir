@@ -855,3 +855,83 @@ func.func @f(%p: tensor<4xf32>, %lr: tensor<f32>) {
   %a, %b, %c = reformer.adam_update %p, %p, %p, %p, %lr, %lr : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4x1xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects a positive chunk, got 0}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 0 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<8x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects w1 [d_model, d_ff] of shape [16, ?], got [8, 32]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<8x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<16xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects b1 [d_ff] of shape [32], got [16]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<16xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<16x32xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects w2 [d_ff, d_model] of shape [32, 16], got [16, 32]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<16x32xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x4x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects result_grad of shape [2, 8, 16], got [2, 4, 16]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x4x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects input_grad with element type 'f32', got 'bf16'}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xbf16>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects w1_grad of shape [16, 32], got [32, 16]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<32x16xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects b1_grad of shape [32], got [16]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<16xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects w2_grad of shape [32, 16], got [16, 32]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<16x32xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>, %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // expected-error @+1 {{'reformer.chunked_ffn_grad' op expects b2_grad of shape [16], got [32]}}
+  %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<32xf32>)
+  return
+}

@@ -139,3 +139,11 @@ func.func @training_ops(%x: tensor<2x8x16xbf16>, %w: tensor<16x32xf32>, %dy: ten
   %p2, %m2, %v2 = reformer.adam_update %w, %dw, %m, %m, %lr, %step {beta2 = 0.75 : f64, epsilon = 1.0e-9 : f64} : (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<f32>, tensor<f32>) -> (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @chunked_ffn_grad
+func.func @chunked_ffn_grad(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>,
+                            %w2: tensor<32x16xf32>, %dy: tensor<2x8x16xf32>) {
+  // CHECK: reformer.chunked_ffn_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {activation = #reformer.activation<gelu>, chunk = 4 : i64} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  %dx, %dw1, %db1, %dw2, %db2 = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<gelu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
+  return
+}

@@ -263,19 +263,26 @@ LogicalResult ReversibleOp::verifyRegions() {
 // ChunkedFfnOp
 //===----------------------------------------------------------------------===//
 
+/// Checks the chunk and the weights of a feed-forward layer on `x`.
+static LogicalResult verifyFfn(Operation *op, int64_t chunk, Value x, Value w1,
+                               Value b1, Value w2) {
+  if (chunk < 1)
+    return op->emitOpError() << "expects a positive chunk, got " << chunk;
+  int64_t m = shapeOf(x)[2];
+  int64_t f = shapeOf(w1)[1];
+  if (failed(
+          verifyShape(op, "w1 [d_model, d_ff]", w1.getType(), {m, kAnyDim})) ||
+      failed(verifyShape(op, "b1 [d_ff]", b1.getType(), {f})))
+    return failure();
+  return verifyShape(op, "w2 [d_ff, d_model]", w2.getType(), {f, m});
+}
+
 LogicalResult ChunkedFfnOp::verify() {
   Operation *op = getOperation();
-  if (getChunk() < 1)
-    return emitOpError() << "expects a positive chunk, got " << getChunk();
+  if (failed(verifyFfn(op, getChunk(), getInput(), getW1(), getB1(), getW2())))
+    return failure();
   ArrayRef<int64_t> x = shapeOf(getInput());
-  int64_t m = x[2];
-  int64_t f = shapeOf(getW1())[1];
-  if (failed(verifyShape(op, "w1 [d_model, d_ff]", getW1().getType(),
-                         {m, kAnyDim})) ||
-      failed(verifyShape(op, "b1 [d_ff]", getB1().getType(), {f})) ||
-      failed(
-          verifyShape(op, "w2 [d_ff, d_model]", getW2().getType(), {f, m})) ||
-      failed(verifyShape(op, "b2 [d_model]", getB2().getType(), {m})))
+  if (failed(verifyShape(op, "b2 [d_model]", getB2().getType(), {x[2]})))
     return failure();
   return verifyShape(op, "result [B, L, d_model]", getResult().getType(), x);
 }
@@ -476,4 +483,18 @@ LogicalResult AdamUpdateOp::verify() {
       failed(verifyGradient(op, "new_m", getNewM(), p)))
     return failure();
   return verifyGradient(op, "new_v", getNewV(), p);
+}
+
+LogicalResult ChunkedFfnGradOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyFfn(op, getChunk(), getInput(), getW1(), getB1(), getW2())))
+    return failure();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  if (failed(verifyShape(op, "result_grad", getResultGrad().getType(), x)) ||
+      failed(verifyGradient(op, "input_grad", getInputGrad(), x)) ||
+      failed(verifyGradient(op, "w1_grad", getW1Grad(), shapeOf(getW1()))) ||
+      failed(verifyGradient(op, "b1_grad", getB1Grad(), shapeOf(getB1()))) ||
+      failed(verifyGradient(op, "w2_grad", getW2Grad(), shapeOf(getW2()))))
+    return failure();
+  return verifyGradient(op, "b2_grad", getB2Grad(), {x[2]});
 }

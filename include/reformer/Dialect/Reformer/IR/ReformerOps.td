@@ -504,6 +504,35 @@ def Reformer_LayerNormGradOp : Reformer_Op<"layer_norm_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Reformer_ChunkedFfnGradOp : Reformer_Op<"chunked_ffn_grad", [Pure]> {
+  let summary = "gradients of reformer.chunked_ffn, chunk by chunk";
+  let description = [{
+    Given `result_grad` of `out = act(x W1 + b1) W2 + b2`, chunk by chunk
+    (`chunk` positions at a time; the pre-activation `a = x W1 + b1` of a
+    chunk is recomputed, never stored): `w2_grad += act(a)ᵀ · dy`,
+    `b2_grad += Σ dy`, `da = (dy · W2ᵀ) ⊙ act'(a)`, `w1_grad += xᵀ · da`,
+    `b1_grad += Σ da`, `input_grad = da · W1ᵀ`. Only a `chunk × F`
+    intermediate exists at a time. Gradients are f32.
+  }];
+  let arguments = (ins Reformer_FloatTensor3D:$input,
+                       Reformer_FloatTensor2D:$w1,
+                       Reformer_FloatTensor1D:$b1,
+                       Reformer_FloatTensor2D:$w2,
+                       Reformer_FloatTensor3D:$result_grad,
+                       I64Attr:$chunk,
+                       Reformer_ActivationAttr:$activation);
+  let results = (outs Reformer_FloatTensor3D:$input_grad,
+                      Reformer_FloatTensor2D:$w1_grad,
+                      Reformer_FloatTensor1D:$b1_grad,
+                      Reformer_FloatTensor2D:$w2_grad,
+                      Reformer_FloatTensor1D:$b2_grad);
+  let assemblyFormat = [{
+    $input `,` $w1 `,` $b1 `,` $w2 `,` $result_grad attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Reformer_SoftmaxCrossEntropyGradOp
     : Reformer_Op<"softmax_cross_entropy_grad", [Pure]> {
   let summary = "gradient of reformer.softmax_cross_entropy";
