@@ -14,8 +14,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace mlir::reformer;
 using namespace mlir::reformer::lowering;
@@ -296,21 +294,7 @@ struct LowerSoftmaxCrossEntropyGrad
     SmallVector<int64_t> rows = {type.getDimSize(0), type.getDimSize(1)};
     AffineMap all = identity(ctx, 3), row = projection(ctx, 3, {0, 1});
     Value logits = op.getLogits();
-    Value max = generic(
-        b, logits,
-        filledTensor(b, rows, -std::numeric_limits<double>::infinity()),
-        {all, row}, 3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(
-              ib, ValueRange{fastMax(ib, a[1], toF32(ib, a[0]))});
-        })[0];
-    Value sumExp = generic(
-        b, ValueRange{logits, max}, filledTensor(b, rows, 0.0), {all, row, row},
-        3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value e = math::ExpOp::create(
-              ib, arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]));
-          linalg::YieldOp::create(ib, ValueRange{arith::AddFOp::create(
-                                          ib, a[2], e, reassocFlags(ctx))});
-        })[0];
+    auto [max, sumExp] = rowMaxAndSumExp(b, logits);
     Value weights = op.getWeights();
     Value total;
     if (weights) {

@@ -7,8 +7,6 @@
 
 #include "mlir/Dialect/Math/IR/Math.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace mlir::reformer;
 using namespace mlir::reformer::lowering;
@@ -26,29 +24,9 @@ struct LowerSoftmaxCrossEntropy : OpRewritePattern<SoftmaxCrossEntropyOp> {
     auto type = cast<RankedTensorType>(op.getLogits().getType());
     if (!type.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static shapes");
-    SmallVector<int64_t> rows = {type.getDimSize(0), type.getDimSize(1)};
-    AffineMap all = identity(ctx, 3), row = projection(ctx, 3, {0, 1});
     Value logits = op.getLogits();
 
-    Value max = generic(
-        b, logits,
-        filledTensor(b, rows, -std::numeric_limits<double>::infinity()),
-        {all, row}, 3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(
-              ib, ValueRange{fastMax(ib, a[1], toF32(ib, a[0]))});
-        })[0];
-    Value sumExp = generic(
-        b, ValueRange{logits, max}, filledTensor(b, rows, 0.0), {all, row, row},
-        3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          Value e = math::ExpOp::create(
-              ib, arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]));
-          // reassoc: the row sum vectorizes.
-          linalg::YieldOp::create(
-              ib, ValueRange{arith::AddFOp::create(
-                      ib, a[2], e,
-                      arith::FastMathFlagsAttr::get(
-                          ib.getContext(), arith::FastMathFlags::reassoc))});
-        })[0];
+    auto [max, sumExp] = rowMaxAndSumExp(b, logits);
 
     AffineMap row2 = identity(ctx, 2);
     SmallVector<Value> inputs = {max, sumExp, op.getTargets()};

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::reformer;
@@ -357,4 +358,31 @@ Value lowering::siluGrad(ImplicitLocOpBuilder &b, Value x) {
       b, sigma,
       arith::AddFOp::create(b, f32Const(b, 1.0),
                             arith::MulFOp::create(b, x, oneMinus)));
+}
+
+std::pair<Value, Value> lowering::rowMaxAndSumExp(ImplicitLocOpBuilder &b,
+                                                  Value logits) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(logits.getType());
+  SmallVector<int64_t> rows = {type.getDimSize(0), type.getDimSize(1)};
+  AffineMap all = identity(ctx, 3), row = projection(ctx, 3, {0, 1});
+  Value max =
+      generic(b, logits,
+              filledTensor(b, rows, -std::numeric_limits<double>::infinity()),
+              {all, row}, 3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                linalg::YieldOp::create(
+                    ib, ValueRange{fastMax(ib, a[1], toF32(ib, a[0]))});
+              })[0];
+  // reassoc: the row sum vectorizes.
+  auto reassoc =
+      arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::reassoc);
+  Value sumExp = generic(
+      b, ValueRange{logits, max}, filledTensor(b, rows, 0.0), {all, row, row},
+      3, {2}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value e = math::ExpOp::create(
+            ib, arith::SubFOp::create(ib, toF32(ib, a[0]), a[1]));
+        linalg::YieldOp::create(
+            ib, ValueRange{arith::AddFOp::create(ib, a[2], e, reassoc)});
+      })[0];
+  return {max, sumExp};
 }

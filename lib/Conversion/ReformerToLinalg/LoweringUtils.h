@@ -96,6 +96,10 @@ Value expandRows(ImplicitLocOpBuilder &b, Value x, RankedTensorType resultType);
 std::pair<Value, Value> layerNormStatistics(ImplicitLocOpBuilder &b,
                                             Value input, double eps);
 
+/// Row max and Σ exp(x − max) over the last dimension of `[B, L, V]`
+/// logits (f32 `[B, L]`): the loss and its gradient share them.
+std::pair<Value, Value> rowMaxAndSumExp(ImplicitLocOpBuilder &b, Value logits);
+
 /// Floating-point values of the activation functions of chunked_ffn.
 Value relu(ImplicitLocOpBuilder &b, Value x);
 Value gelu(ImplicitLocOpBuilder &b, Value x);
