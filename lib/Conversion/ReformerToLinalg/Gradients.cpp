@@ -215,9 +215,7 @@ struct LowerLayerNormGrad : OpRewritePattern<LayerNormGradOp> {
     unsigned rank = type.getRank();
     int64_t n = type.getShape().back();
     SmallVector<int64_t> rowShape(type.getShape().drop_back());
-    SmallVector<unsigned> rowDims;
-    for (unsigned d = 0; d + 1 < rank; ++d)
-      rowDims.push_back(d);
+    SmallVector<unsigned> rowDims = leadingDims(rank);
     AffineMap all = identity(ctx, rank);
     AffineMap row = projection(ctx, rank, rowDims);
     AffineMap last = projection(ctx, rank, {rank - 1});

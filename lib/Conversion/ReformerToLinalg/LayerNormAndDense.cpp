@@ -23,9 +23,7 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     MLIRContext *ctx = b.getContext();
     auto type = cast<RankedTensorType>(op.getInput().getType());
     unsigned rank = type.getRank();
-    SmallVector<unsigned> rowDims;
-    for (unsigned d = 0; d + 1 < rank; ++d)
-      rowDims.push_back(d);
+    SmallVector<unsigned> rowDims = leadingDims(rank);
     AffineMap all = identity(ctx, rank);
     AffineMap row = projection(ctx, rank, rowDims);
     AffineMap last = projection(ctx, rank, {rank - 1});

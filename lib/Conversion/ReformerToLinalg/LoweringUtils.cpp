@@ -248,9 +248,7 @@ std::pair<Value, Value> lowering::layerNormStatistics(ImplicitLocOpBuilder &b,
   auto type = cast<RankedTensorType>(input.getType());
   unsigned rank = type.getRank();
   SmallVector<int64_t> rowShape(type.getShape().drop_back());
-  SmallVector<unsigned> rowDims;
-  for (unsigned d = 0; d + 1 < rank; ++d)
-    rowDims.push_back(d);
+  SmallVector<unsigned> rowDims = leadingDims(rank);
   AffineMap all = identity(ctx, rank);
   AffineMap row = projection(ctx, rank, rowDims);
   double invN = 1.0 / static_cast<double>(type.getShape().back());
@@ -385,4 +383,11 @@ std::pair<Value, Value> lowering::rowMaxAndSumExp(ImplicitLocOpBuilder &b,
             ib, ValueRange{arith::AddFOp::create(ib, a[2], e, reassoc)});
       })[0];
   return {max, sumExp};
+}
+
+SmallVector<unsigned> lowering::leadingDims(unsigned rank) {
+  SmallVector<unsigned> dims;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    dims.push_back(d);
+  return dims;
 }

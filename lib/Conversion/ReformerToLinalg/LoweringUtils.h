@@ -55,6 +55,8 @@ SmallVector<Value> generic(ImplicitLocOpBuilder &b, ValueRange inputs,
 AffineMap projection(MLIRContext *ctx, unsigned numDims,
                      ArrayRef<unsigned> dims);
 AffineMap identity(MLIRContext *ctx, unsigned numDims);
+/// Every loop dimension but the last (the rows of a row-wise op).
+SmallVector<unsigned> leadingDims(unsigned rank);
 
 /// `linalg.index` for every loop of the enclosing generic.
 SmallVector<Value> loopIndices(ImplicitLocOpBuilder &b, unsigned numDims);

@@ -335,15 +335,23 @@ LogicalResult LayerNormOp::verify() {
   return verifyShape(op, "result", getResult().getType(), x);
 }
 
+/// Checks that a dense layer's input has a last dimension K and its weight
+/// is [K, N].
+static LogicalResult verifyDenseWeight(Operation *op, Value input,
+                                       Value weight) {
+  ArrayRef<int64_t> x = shapeOf(input);
+  if (x.empty())
+    return op->emitOpError("expects an input of rank at least 1");
+  return verifyShape(op, "weight [K, N]", weight.getType(),
+                     {x.back(), kAnyDim});
+}
+
 LogicalResult DenseOp::verify() {
   Operation *op = getOperation();
-  ArrayRef<int64_t> x = shapeOf(getInput());
-  if (x.empty())
-    return emitOpError("expects an input of rank at least 1");
-  ArrayRef<int64_t> w = shapeOf(getWeight());
-  if (failed(verifyShape(op, "weight [K, N]", getWeight().getType(),
-                         {x.back(), kAnyDim})))
+  if (failed(verifyDenseWeight(op, getInput(), getWeight())))
     return failure();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  ArrayRef<int64_t> w = shapeOf(getWeight());
   if (Value bias = getBias())
     if (failed(verifyShape(op, "bias [N]", bias.getType(), {w[1]})))
       return failure();
@@ -416,13 +424,10 @@ static LogicalResult verifyGradient(Operation *op, StringRef name, Value grad,
 
 LogicalResult DenseGradOp::verify() {
   Operation *op = getOperation();
-  ArrayRef<int64_t> x = shapeOf(getInput());
-  if (x.empty())
-    return emitOpError("expects an input of rank at least 1");
-  ArrayRef<int64_t> w = shapeOf(getWeight());
-  if (failed(verifyShape(op, "weight [K, N]", getWeight().getType(),
-                         {x.back(), kAnyDim})))
+  if (failed(verifyDenseWeight(op, getInput(), getWeight())))
     return failure();
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  ArrayRef<int64_t> w = shapeOf(getWeight());
   SmallVector<int64_t> dy(x);
   dy.back() = w[1];
   if (failed(verifyShape(op, "result_grad", getResultGrad().getType(), dy)) ||
