@@ -299,6 +299,54 @@ void blockCase(int64_t heads, int64_t len, int64_t hashes, int64_t chunk,
       flops / timing.median / 1e6, timing.fastest);
 }
 
+/// The backward of LSH attention (lsh_attention_grad) on the forward's own
+/// output, log-sum-exps and buckets: recomputed scores, then dP, dV, dK and
+/// dQ per block.
+void attentionGradCase(int64_t heads, int64_t len, int64_t hashes,
+                       int64_t chunk, int runs) {
+  int64_t d = 64;
+  std::string t = llvm::formatv("tensor<1x{0}x{1}x{2}xf32>", heads, len, d);
+  std::string l =
+      llvm::formatv("tensor<1x{0}x{1}x{2}xf32>", heads, hashes, len);
+  std::string bk =
+      llvm::formatv("tensor<1x{0}x{1}x{2}xi32>", heads, hashes, len);
+  std::string buckets = std::to_string(2 * len / chunk);
+  std::string forward = llvm::formatv(R"(
+    func.func @f(%qk: {0}, %v: {0}) -> ({0}, {1}, {2}) {
+      %o:3 = reformer.lsh_attention %qk, %v {{n_hashes = {3} : i64,
+          n_buckets = array<i64: {4}>, chunk_len = {5} : i64, causal,
+          seed = 1 : i64} : ({0}, {0}) -> ({0}, {1}, {2})
+      return %o#0, %o#1, %o#2 : {0}, {1}, {2}
+    })",
+                                      t, l, bk, hashes, buckets, chunk);
+  std::string backward = llvm::formatv(R"(
+    func.func @f(%qk: {0}, %v: {0}, %o: {0}, %dy: {0}, %lse: {1}, %b: {2})
+        -> ({0}, {0}) {
+      %g:2 = reformer.lsh_attention_grad %qk, %v, %o, %dy lse(%lse) buckets(%b)
+          {{n_buckets = array<i64: {3}>, chunk_len = {4} : i64, causal}
+          : ({0}, {0}, {0}, {0}, {1}, {2}) -> ({0}, {0})
+      return %g#0, %g#1 : {0}, {0}
+    })",
+                                       t, l, bk, buckets, chunk);
+  Buffer<float> qk = randomRows(heads, len, 2), v = randomRows(heads, len, 3),
+                dy = randomRows(heads, len, 4);
+  Buffer<float> o(qk.size()), lse(heads * hashes * len), dqk(qk.size()),
+      dv(qk.size());
+  Buffer<int32_t> bucketIds(heads * hashes * len);
+  void *fargs[] = {qk.data(), v.data(), o.data(), lse.data(), bucketIds.data()};
+  compile(forward).entry(fargs);
+  auto entry = compile(backward).entry;
+  void *args[] = {qk.data(),  v.data(),         o.data(),   dy.data(),
+                  lse.data(), bucketIds.data(), dqk.data(), dv.data()};
+  Timing timing = measure([&] { entry(args); }, runs);
+  // Five block matmuls (scores, dP, dV, dK, dQ) over a window of 2 chunks.
+  double flops = 10.0 * d * 2 * chunk * hashes * len * heads;
+  std::printf("lsh_attention_grad\tH%ld_L%ld_R%ld_c%ld\t%.3f\t%.1f\t-\t-\t-\t"
+              "%.3f\n",
+              long(heads), long(len), long(hashes), long(chunk), timing.median,
+              flops / timing.median / 1e6, timing.fastest);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -311,6 +359,7 @@ int main(int argc, char **argv) {
   matmulCase(4096, 1024, 256, runs);
   attentionCase(4, 4096, 4, 64, runs);
   blockCase(4, 4096, 4, 64, runs);
+  attentionGradCase(4, 4096, 4, 64, runs);
   // L = 16384: LSH (2L/c = 512 buckets, factorized) against full attention.
   attentionCase(4, 16384, 4, 64, runs, "16, 32");
   fullAttentionCase(4, 16384, std::min(runs, 3));

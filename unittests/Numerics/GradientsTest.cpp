@@ -247,6 +247,70 @@ INSTANTIATE_TEST_SUITE_P(Weights, CrossEntropyGrad, ::testing::Bool(),
 
 /// Three AdamW steps (trax's β2 = 0.98, ε = 1e-9, a weight decay) against
 /// the update equations in double precision.
+TEST(Gradients, EmbeddingMatchesFiniteDifferences) {
+  // Vocab 7 over 2 × 6 tokens: some ids repeat, id 6 never occurs.
+  auto compiled = Compiled::fromSource(R"(
+    func.func @f(%tokens: tensor<2x6xi32>, %dy: tensor<2x6x5xf32>)
+        -> tensor<7x5xf32> {
+      %g = reformer.embedding_grad %tokens, %dy
+          : (tensor<2x6xi32>, tensor<2x6x5xf32>) -> tensor<7x5xf32>
+      return %g : tensor<7x5xf32>
+    })");
+  ASSERT_TRUE(compiled);
+  std::vector<int32_t> tokens = {0, 3, 3, 1, 5, 2, 4, 0, 3, 2, 2, 1};
+  std::mt19937 rng(8);
+  auto dy = randomFloats(rng, 2 * 6 * 5, 1.0);
+  std::vector<float> grad(7 * 5);
+  compiled->call("f", {tokens.data(), dy.data(), grad.data()});
+  Vec DY = toDouble(dy);
+  auto loss = [&](const Vec &table) {
+    double s = 0;
+    for (size_t p = 0; p < tokens.size(); ++p)
+      for (int64_t e = 0; e < 5; ++e)
+        s += DY[p * 5 + e] * table[tokens[p] * 5 + e];
+    return s;
+  };
+  Vec table(7 * 5, 0.5);
+  EXPECT_LE(relativeError(grad, finiteDifferences(loss, table)), kTolerance);
+  for (int64_t e = 0; e < 5; ++e)
+    EXPECT_EQ(grad[6 * 5 + e], 0.0f) << "a token that never occurs";
+}
+
+TEST(Gradients, AxialPositionsMatchFiniteDifferences) {
+  // Axes 3 × 4 = 12 positions cover L = 10 (the last two are unused).
+  auto compiled = Compiled::fromSource(R"(
+    func.func @f(%dy: tensor<2x10x6xf32>) -> (tensor<3x2xf32>, tensor<4x4xf32>) {
+      %g:2 = reformer.axial_pos_embedding_grad %dy
+          : (tensor<2x10x6xf32>) -> (tensor<3x2xf32>, tensor<4x4xf32>)
+      return %g#0, %g#1 : tensor<3x2xf32>, tensor<4x4xf32>
+    })");
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(9);
+  auto dy = randomFloats(rng, 2 * 10 * 6, 1.0);
+  std::vector<float> g0(3 * 2), g1(4 * 4);
+  compiled->call("f", {dy.data(), g0.data(), g1.data()});
+  Vec DY = toDouble(dy);
+  std::vector<int64_t> shape = {3, 4}, dims = {2, 4};
+  Vec w0 = toDouble(randomFloats(rng, 3 * 2, 1.0));
+  Vec w1 = toDouble(randomFloats(rng, 4 * 4, 1.0));
+  auto loss = [&](const Vec &a, const Vec &b) {
+    Vec table = reference::axialPositions({a, b}, shape, dims, 10);
+    double s = 0;
+    for (int64_t batch = 0; batch < 2; ++batch)
+      s += dot(Vec(DY.begin() + batch * 60, DY.begin() + (batch + 1) * 60),
+               table);
+    return s;
+  };
+  EXPECT_LE(
+      relativeError(
+          g0, finiteDifferences([&](const Vec &v) { return loss(v, w1); }, w0)),
+      kTolerance);
+  EXPECT_LE(
+      relativeError(
+          g1, finiteDifferences([&](const Vec &v) { return loss(w0, v); }, w1)),
+      kTolerance);
+}
+
 TEST(Gradients, AdamUpdateMatchesEquations) {
   auto compiled = Compiled::fromSource(R"(
     func.func @f(%p: tensor<6x7xf32>, %g: tensor<6x7xf32>, %m: tensor<6x7xf32>,

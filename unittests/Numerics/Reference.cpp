@@ -331,6 +331,29 @@ int64_t lcm(int64_t a, int64_t b) { return a / std::gcd(a, b) * b; }
 
 } // namespace
 
+Vec axialPositions(const std::vector<Vec> &weights,
+                   const std::vector<int64_t> &shape,
+                   const std::vector<int64_t> &dims, int64_t len) {
+  int64_t m = 0;
+  for (int64_t d : dims)
+    m += d;
+  Vec table(len * m, 0.0);
+  for (int64_t i = 0; i < len; ++i) {
+    int64_t column = 0;
+    for (size_t t = 0; t < shape.size(); ++t) {
+      // Mixed radix, most significant axis first.
+      int64_t stride = 1;
+      for (size_t s = t + 1; s < shape.size(); ++s)
+        stride *= shape[s];
+      int64_t pt = (i / stride) % shape[t];
+      for (int64_t e = 0; e < dims[t]; ++e)
+        table[i * m + column + e] = weights[t][pt * dims[t] + e];
+      column += dims[t];
+    }
+  }
+  return table;
+}
+
 Vec modelForward(const ModelConfig &cfg,
                  const std::map<std::string, Vec> &params,
                  const std::vector<int64_t> &tokens) {
@@ -356,23 +379,18 @@ Vec modelForward(const ModelConfig &cfg,
   // Embedding + axial positions, zero padding.
   Vec x(B * Lp * m, 0.0);
   const Vec &table = p("embeddings.word_embeddings.weight");
+  std::vector<Vec> axialWeights;
+  for (size_t t = 0; t < cfg.axialShape.size(); ++t)
+    axialWeights.push_back(
+        p("embeddings.position_embeddings.weights." + std::to_string(t)));
+  Vec positions =
+      axialPositions(axialWeights, cfg.axialShape, cfg.axialDims, L);
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < L; ++i) {
+    for (int64_t i = 0; i < L; ++i)
       for (int64_t e = 0; e < m; ++e)
-        x[(b * Lp + i) * m + e] = table[tokens[b * L + i] * m + e];
-      int64_t column = 0;
-      for (size_t t = 0; t < cfg.axialShape.size(); ++t) {
-        int64_t stride = 1;
-        for (size_t s = t + 1; s < cfg.axialShape.size(); ++s)
-          stride *= cfg.axialShape[s];
-        int64_t pt = (i / stride) % cfg.axialShape[t];
-        const Vec &w =
-            p("embeddings.position_embeddings.weights." + std::to_string(t));
-        for (int64_t e = 0; e < cfg.axialDims[t]; ++e)
-          x[(b * Lp + i) * m + column + e] += w[pt * cfg.axialDims[t] + e];
-        column += cfg.axialDims[t];
-      }
-    }
+        x[(b * Lp + i) * m + e] =
+            table[tokens[b * L + i] * m + e] +
+            (positions.empty() ? 0.0 : positions[i * m + e]);
 
   Vec x1 = x, x2 = x;
   for (int64_t layer = 0; layer < cfg.nLayers; ++layer) {

@@ -74,6 +74,13 @@ Vec feedForward(const Vec &x, const Vec &w1, const Vec &b1, const Vec &w2,
 double crossEntropy(const Vec &logits, const std::vector<int64_t> &targets,
                     int64_t vocab);
 
+/// Axial position embeddings `[len, Σ dims]`: position p, written in mixed
+/// radix over `shape` (first axis most significant), gets concat_t
+/// weights[t][p_t] (`weights[t]` is `[shape[t], dims[t]]`).
+Vec axialPositions(const std::vector<Vec> &weights,
+                   const std::vector<int64_t> &shape,
+                   const std::vector<int64_t> &dims, int64_t len);
+
 /// Hyper-parameters of a whole model, the subset the reference needs.
 struct ModelConfig {
   int64_t vocab, dModel, nHeads, dHead, nLayers, dFf, seqLen, batch;

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AttentionBlocks.h"
 #include "LoweringUtils.h"
 #include "Patterns.h"
 
@@ -30,7 +31,6 @@ using namespace mlir::reformer::lowering;
 
 namespace {
 
-constexpr int64_t kLanes = 16;
 constexpr int64_t kCacheLineBytes = 64;
 /// Query rows per register block of the fused score kernel: 8 rows × 2
 /// vectors of accumulators fit AVX-512's 32 registers with the row maxima.
@@ -76,60 +76,6 @@ struct BlockCoords {
   Value batch, head;
 };
 
-/// Per-block scratch on the heap: a parallel loop run serially keeps no
-/// allocation scope per iteration, so stack scratch would pile up. The
-/// deallocation pipeline frees it at the end of the block.
-Value scratch(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape, Type type) {
-  return memref::AllocOp::create(b, MemRefType::get(shape, type),
-                                 b.getI64IntegerAttr(64));
-}
-
-Value i32(ImplicitLocOpBuilder &b, Value index) {
-  return arith::IndexCastOp::create(b, b.getI32Type(), index);
-}
-
-/// Copies row `src[srcPrefix…, :]` (D elements, widened to f32) into
-/// `dst[dstPrefix…, :]`, 16 lanes at a time when D allows; rows of a key
-/// that does not exist (`exists` false) become zeros.
-void copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
-             Value dst, ValueRange dstPrefix, int64_t dim, Value exists) {
-  Type srcType = cast<MemRefType>(src.getType()).getElementType();
-  int64_t step = dim % kLanes == 0 ? kLanes : 1;
-  Value zero = indexConst(b, 0);
-  forLoop(b, zero, indexConst(b, dim), step,
-          [&](ImplicitLocOpBuilder &lb, Value e) {
-            SmallVector<Value> from(srcPrefix), to(dstPrefix);
-            from.push_back(e);
-            to.push_back(e);
-            if (step == 1) {
-              Value x = toF32(lb, memref::LoadOp::create(lb, src, from));
-              if (exists)
-                x = arith::SelectOp::create(lb, exists, x, f32Const(lb, 0.0));
-              memref::StoreOp::create(lb, x, dst, to);
-              return;
-            }
-            auto wide = VectorType::get({kLanes}, lb.getF32Type());
-            Value x = vector::LoadOp::create(
-                lb, VectorType::get({kLanes}, srcType), src, from);
-            if (!srcType.isF32())
-              x = arith::ExtFOp::create(lb, wide, x);
-            if (exists)
-              x = arith::SelectOp::create(
-                  lb, exists, x,
-                  vector::BroadcastOp::create(lb, wide, f32Const(lb, 0.0)));
-            vector::StoreOp::create(lb, x, dst, to);
-          });
-}
-
-/// `(a mod n)` for a possibly negative `a` and positive constant `n`.
-Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n) {
-  Value nv = indexConst(b, n);
-  Value r = arith::RemSIOp::create(b, a, nv);
-  Value neg =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, r, indexConst(b, 0));
-  return arith::SelectOp::create(b, neg, arith::AddIOp::create(b, r, nv), r);
-}
-
 /// One worker's buffers. The window is a ring of key chunks: chunk kc
 /// lives in slot kc mod W (columns of `kt`, rows of `v`), so moving to the
 /// next query chunk gathers one new key chunk instead of the whole window.
@@ -166,42 +112,6 @@ BlockScratch allocScratch(ImplicitLocOpBuilder &b, const BlockOperands &in,
   sc.rowMax = scratch(b, {c}, f32);
   sc.rowSum = scratch(b, {c}, f32);
   return sc;
-}
-
-/// `1 / sqrt(mean(x²) + eps) / sqrt(D)` of row u of `rows`, into
-/// `invNorm[u]`.
-void storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
-                      Value invNorm, int64_t d) {
-  Value zero = indexConst(b, 0);
-  bool vectorized = d % kLanes == 0;
-  auto vecType = VectorType::get({kLanes}, b.getF32Type());
-  Value init =
-      vectorized
-          ? Value(vector::BroadcastOp::create(b, vecType, f32Const(b, 0.0)))
-          : f32Const(b, 0.0);
-  auto loop = scf::ForOp::create(
-      b, zero, indexConst(b, d), indexConst(b, vectorized ? kLanes : 1),
-      ValueRange{init},
-      [&](OpBuilder &nested, Location loc, Value e, ValueRange acc) {
-        ImplicitLocOpBuilder lb(loc, nested);
-        Value x =
-            vectorized
-                ? Value(vector::LoadOp::create(lb, vecType, rows,
-                                               ValueRange{u, e}))
-                : Value(memref::LoadOp::create(lb, rows, ValueRange{u, e}));
-        scf::YieldOp::create(lb,
-                             ValueRange{arith::AddFOp::create(
-                                 lb, acc[0], arith::MulFOp::create(lb, x, x))});
-      });
-  Value sumSq = loop.getResult(0);
-  if (vectorized)
-    sumSq = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sumSq,
-                                        arith::FastMathFlags::reassoc);
-  Value meanSq = arith::MulFOp::create(b, sumSq, f32Const(b, 1.0 / double(d)));
-  Value inv = math::RsqrtOp::create(
-      b, arith::AddFOp::create(b, meanSq, f32Const(b, kKeyNormEps)));
-  inv = arith::MulFOp::create(b, inv, f32Const(b, 1.0 / std::sqrt(double(d))));
-  memref::StoreOp::create(b, inv, invNorm, ValueRange{u});
 }
 
 /// Gathers key chunk `kc` (unwrapped) into its ring slot: positions, bias,
@@ -712,53 +622,10 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
                  t)
           .getResult();
     };
-    auto chunkOfInverse = [&](ImplicitLocOpBuilder &ib, Value r,
-                              Value pos) -> Value {
-      Value slot = arith::IndexCastOp::create(
-          ib, ib.getIndexType(),
-          memref::LoadOp::create(ib, inverse,
-                                 ValueRange{at.batch, at.head, r, pos}));
-      Value global = arith::AddIOp::create(
-          ib, arith::MulIOp::create(ib, r, indexConst(ib, len)), slot);
-      return arith::DivUIOp::create(ib, global, indexConst(ib, chunk));
-    };
-    // −log N_ij, N_ij the number of (query copy, key copy) windows where
-    // positions i and j meet over all rounds.
-    auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i, Value j) -> Value {
-      auto outer = scf::ForOp::create(
-          ib, indexConst(ib, 0), indexConst(ib, rounds), indexConst(ib, 1),
-          ValueRange{indexConst(ib, 0)},
-          [&](OpBuilder &n1, Location l1, Value r1, ValueRange c1) {
-            ImplicitLocOpBuilder b1(l1, n1);
-            Value qChunk = chunkOfInverse(b1, r1, i);
-            auto inner = scf::ForOp::create(
-                b1, indexConst(b1, 0), indexConst(b1, rounds),
-                indexConst(b1, 1), ValueRange{c1[0]},
-                [&](OpBuilder &n2, Location l2, Value r2, ValueRange c2) {
-                  ImplicitLocOpBuilder b2(l2, n2);
-                  Value diff =
-                      positiveMod(b2,
-                                  arith::SubIOp::create(
-                                      b2, chunkOfInverse(b2, r2, j), qChunk),
-                                  numChunks);
-                  Value meets = arith::OrIOp::create(
-                      b2,
-                      arith::CmpIOp::create(b2, arith::CmpIPredicate::ule, diff,
-                                            indexConst(b2, after)),
-                      arith::CmpIOp::create(
-                          b2, arith::CmpIPredicate::uge, diff,
-                          indexConst(b2, numChunks - before)));
-                  Value inc = arith::SelectOp::create(
-                      b2, meets, indexConst(b2, 1), indexConst(b2, 0));
-                  scf::YieldOp::create(
-                      b2, ValueRange{arith::AddIOp::create(b2, c2[0], inc)});
-                });
-            scf::YieldOp::create(b1, inner.getResult(0));
-          });
-      Value n = arith::UIToFPOp::create(
-          ib, ib.getF32Type(),
-          arith::IndexCastOp::create(ib, ib.getI64Type(), outer.getResult(0)));
-      return arith::NegFOp::create(ib, math::LogOp::create(ib, n));
+    DuplicateCount counter{inverse,   rounds, len,  chunk,
+                           numChunks, before, after};
+    auto duplicates = [&](ImplicitLocOpBuilder &ib, Value i, Value j) {
+      return counter.score(ib, at.batch, at.head, i, j);
     };
     auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t) {
       return positionAt(ib, slotOf(ib, qc, t));

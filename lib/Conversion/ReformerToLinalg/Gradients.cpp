@@ -12,6 +12,7 @@
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -343,6 +344,150 @@ struct LowerSoftmaxCrossEntropyGrad
 
 /// One elementwise generic producing the parameter and both moments; the
 /// bias corrections are computed once from the step.
+/// Scatter-add of the output gradient rows into the table rows of their
+/// tokens: parallel over blocks of columns (so no two workers add into the
+/// same element), serial over positions. Ids outside [0, V) add nothing.
+struct LowerEmbeddingGrad : OpRewritePattern<EmbeddingGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(EmbeddingGradOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto dyType = cast<RankedTensorType>(op.getResultGrad().getType());
+    auto gradType = cast<RankedTensorType>(op.getTableGrad().getType());
+    if (!dyType.hasStaticShape() || !gradType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    ArrayRef<int64_t> s = dyType.getShape();
+    int64_t vocab = gradType.getDimSize(0), width = s[2];
+    int64_t block = width % 16 == 0 ? 16 : 1;
+    Value grad = zeroBuffer(b, gradType.getShape());
+    Value tokens = toBuffer(b, op.getTokens());
+    Value dy = toBuffer(b, op.getResultGrad());
+    Value zero = indexConst(b, 0), one = indexConst(b, 1);
+    scf::ParallelOp::create(
+        b, ValueRange{zero}, ValueRange{indexConst(b, width / block)},
+        ValueRange{one}, [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+          ImplicitLocOpBuilder pb(loc, nested);
+          Value col0 = arith::MulIOp::create(pb, ivs[0], indexConst(pb, block));
+          forLoop(
+              pb, zero, indexConst(pb, s[0]), 1,
+              [&](ImplicitLocOpBuilder &bb, Value batch) {
+                forLoop(
+                    bb, zero, indexConst(bb, s[1]), 1,
+                    [&](ImplicitLocOpBuilder &ib, Value i) {
+                      Value id = arith::IndexCastOp::create(
+                          ib, ib.getIndexType(),
+                          memref::LoadOp::create(ib, tokens,
+                                                 ValueRange{batch, i}));
+                      Value valid = arith::AndIOp::create(
+                          ib,
+                          arith::CmpIOp::create(ib, arith::CmpIPredicate::sge,
+                                                id, zero),
+                          arith::CmpIOp::create(ib, arith::CmpIPredicate::slt,
+                                                id, indexConst(ib, vocab)));
+                      scf::IfOp::create(
+                          ib, valid, [&](OpBuilder &n2, Location l2) {
+                            ImplicitLocOpBuilder tb(l2, n2);
+                            forLoop(tb, zero, indexConst(tb, block), 1,
+                                    [&](ImplicitLocOpBuilder &lb, Value e) {
+                                      Value col =
+                                          arith::AddIOp::create(lb, col0, e);
+                                      Value x = toF32(
+                                          lb, memref::LoadOp::create(
+                                                  lb, dy,
+                                                  ValueRange{batch, i, col}));
+                                      Value acc = memref::LoadOp::create(
+                                          lb, grad, ValueRange{id, col});
+                                      memref::StoreOp::create(
+                                          lb, arith::AddFOp::create(lb, acc, x),
+                                          grad, ValueRange{id, col});
+                                    });
+                            scf::YieldOp::create(tb);
+                          });
+                    });
+              });
+          scf::ReduceOp::create(pb);
+        });
+    rewriter.replaceOp(op, toTensor(b, grad));
+    return success();
+  }
+};
+
+/// The positions, padded with zero gradients to Π n_t, become the axes
+/// `[B, n_1, …, n_k, M]`; weight t's gradient sums its column block over
+/// every axis but its own.
+struct LowerAxialPosEmbeddingGrad : OpRewritePattern<AxialPosEmbeddingGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AxialPosEmbeddingGradOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto dyType = cast<RankedTensorType>(op.getResultGrad().getType());
+    if (!dyType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    ArrayRef<int64_t> s = dyType.getShape();
+    SmallVector<int64_t> axes;
+    int64_t positions = 1;
+    for (Value w : op.getWeightGrads()) {
+      auto type = cast<RankedTensorType>(w.getType());
+      if (!type.hasStaticShape())
+        return rewriter.notifyMatchFailure(op, "needs static shapes");
+      axes.push_back(type.getDimSize(0));
+      positions *= axes.back();
+    }
+    Value dy = scaledF32Tensor(b, op.getResultGrad());
+    if (positions > s[1]) {
+      SmallVector<OpFoldResult> offsets(3, b.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes = {
+          b.getIndexAttr(s[0]), b.getIndexAttr(s[1]), b.getIndexAttr(s[2])};
+      SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+      dy = tensor::InsertSliceOp::create(
+          b, dy, filledTensor(b, {s[0], positions, s[2]}, 0.0), offsets, sizes,
+          strides);
+    }
+    int64_t k = axes.size();
+    SmallVector<int64_t> expandedShape = {s[0]};
+    llvm::append_range(expandedShape, axes);
+    expandedShape.push_back(s[2]);
+    SmallVector<ReassociationIndices> groups = {{0}, {}, {k + 1}};
+    for (int64_t t = 0; t < k; ++t)
+      groups[1].push_back(t + 1);
+    Value expanded = tensor::ExpandShapeOp::create(
+        b, RankedTensorType::get(expandedShape, b.getF32Type()), dy, groups);
+
+    SmallVector<Value> grads;
+    int64_t column = 0;
+    unsigned numDims = k + 2;
+    for (auto [t, gradValue] : llvm::enumerate(op.getWeightGrads())) {
+      int64_t d = cast<RankedTensorType>(gradValue.getType()).getDimSize(1);
+      SmallVector<int64_t> sliceShape(expandedShape);
+      sliceShape.back() = d;
+      SmallVector<OpFoldResult> offsets(numDims, b.getIndexAttr(0)), sizes,
+          strides(numDims, b.getIndexAttr(1));
+      offsets.back() = b.getIndexAttr(column);
+      for (int64_t extent : sliceShape)
+        sizes.push_back(b.getIndexAttr(extent));
+      Value block = tensor::ExtractSliceOp::create(
+          b, RankedTensorType::get(sliceShape, b.getF32Type()), expanded,
+          offsets, sizes, strides);
+      SmallVector<unsigned> reductions;
+      for (unsigned dim = 0; dim + 1 < numDims; ++dim)
+        if (dim != t + 1)
+          reductions.push_back(dim);
+      grads.push_back(generic(
+          b, block, filledTensor(b, {axes[t], d}, 0.0),
+          {identity(ctx, numDims),
+           projection(ctx, numDims, {unsigned(t + 1), numDims - 1})},
+          numDims, reductions, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+            linalg::YieldOp::create(
+                ib, ValueRange{arith::AddFOp::create(ib, a[1], a[0])});
+          })[0]);
+      column += d;
+    }
+    rewriter.replaceOp(op, grads);
+    return success();
+  }
+};
+
 struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AdamUpdateOp op,
@@ -403,6 +548,8 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
 } // namespace
 
 void reformer::populateGradientLoweringPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerEmbeddingGrad, LowerAxialPosEmbeddingGrad>(
+      patterns.getContext());
   patterns.add<LowerDenseGrad, LowerChunkedFfnGrad, LowerLayerNormGrad,
                LowerSoftmaxCrossEntropyGrad, LowerAdamUpdate>(
       patterns.getContext());

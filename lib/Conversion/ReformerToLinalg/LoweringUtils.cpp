@@ -391,3 +391,43 @@ SmallVector<unsigned> lowering::leadingDims(unsigned rank) {
     dims.push_back(d);
   return dims;
 }
+
+Value lowering::roundWeights(ImplicitLocOpBuilder &b, Value lse) {
+  MLIRContext *ctx = b.getContext();
+  ArrayRef<int64_t> s = cast<RankedTensorType>(lse.getType()).getShape();
+  SmallVector<int64_t> rowShape = {s[0], s[1], s[3]};
+  // Loops (b, h, i, r): lse[b, h, r, i].
+  AffineMap lse4 = projection(ctx, 4, {0, 1, 3, 2});
+  AffineMap row4 = projection(ctx, 4, {0, 1, 2});
+  Value max = generic(
+      b, lse,
+      filledTensor(b, rowShape, -std::numeric_limits<double>::infinity()),
+      {lse4, row4}, 4, {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        linalg::YieldOp::create(ib, ValueRange{fastMax(ib, a[0], a[1])});
+      })[0];
+  Value den = generic(
+      b, ValueRange{lse, max}, filledTensor(b, rowShape, 0.0),
+      {lse4, row4, row4}, 4, {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value e =
+            math::ExpOp::create(ib, arith::SubFOp::create(ib, a[0], a[1]));
+        linalg::YieldOp::create(ib,
+                                ValueRange{arith::AddFOp::create(ib, a[2], e)});
+      })[0];
+  // Once per (b, h, r, i), not once per element of D.
+  return generic(
+      b, ValueRange{lse, max, den}, emptyTensor(b, s, b.getF32Type()),
+      {identity(ctx, 4), projection(ctx, 4, {0, 1, 3}),
+       projection(ctx, 4, {0, 1, 3}), identity(ctx, 4)},
+      4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value e =
+            math::ExpOp::create(ib, arith::SubFOp::create(ib, a[0], a[1]));
+        linalg::YieldOp::create(ib,
+                                ValueRange{arith::DivFOp::create(ib, e, a[2])});
+      })[0];
+}
+
+Value lowering::zeroBuffer(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape) {
+  Value buffer = allocBuffer(b, RankedTensorType::get(shape, b.getF32Type()));
+  linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{buffer});
+  return buffer;
+}

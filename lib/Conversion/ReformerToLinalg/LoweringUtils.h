@@ -75,6 +75,8 @@ Value allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type);
 /// is never materialized (rows of D stay contiguous).
 Value headsBuffer(ImplicitLocOpBuilder &b, Value heads);
 Value toTensor(ImplicitLocOpBuilder &b, Value buffer);
+/// A new f32 buffer of `shape`, zeroed: an accumulator for scatter-adds.
+Value zeroBuffer(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape);
 
 /// Fast-math flags of max reductions over scores: no NaNs (a NaN score is
 /// garbage whatever its max) and no signed zeros, so they lower to plain
@@ -101,6 +103,12 @@ std::pair<Value, Value> layerNormStatistics(ImplicitLocOpBuilder &b,
 /// Row max and Σ exp(x − max) over the last dimension of `[B, L, V]`
 /// logits (f32 `[B, L]`): the loss and its gradient share them.
 std::pair<Value, Value> rowMaxAndSumExp(ImplicitLocOpBuilder &b, Value logits);
+
+/// The LSH round weights `exp(lse_r − logsumexp_r lse_r)` of `[B, H, R, L]`
+/// per-round log-sum-exps, by max-subtraction and division so they sum to
+/// one even where every round's lse is near −1e5 (tokens that could attend
+/// only to themselves). f32 `[B, H, R, L]`.
+Value roundWeights(ImplicitLocOpBuilder &b, Value lse);
 
 /// Floating-point values of the activation functions of chunked_ffn.
 Value relu(ImplicitLocOpBuilder &b, Value x);

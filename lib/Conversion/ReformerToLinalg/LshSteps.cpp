@@ -441,9 +441,8 @@ struct LowerUnsort : OpRewritePattern<UnsortOp> {
   }
 };
 
-/// Softmax over rounds of the log-sum-exps, by max-subtraction and division
-/// so the weights sum to one even where every round's lse is near −1e5
-/// (tokens that could attend only to themselves).
+/// The per-round outputs weighted by the softmax over rounds of their
+/// log-sum-exps (roundWeights).
 struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(CombineRoundsOp op,
@@ -454,37 +453,7 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
     if (!outType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs static shapes");
     ArrayRef<int64_t> s = outType.getShape(); // [B, H, R, L, D]
-    SmallVector<int64_t> rowShape = {s[0], s[1], s[3]};
-    // Loops (b, h, i, r): lse[b, h, r, i].
-    AffineMap lse4 = projection(ctx, 4, {0, 1, 3, 2});
-    AffineMap row4 = projection(ctx, 4, {0, 1, 2});
-    Value max = generic(
-        b, op.getLse(),
-        filledTensor(b, rowShape, -std::numeric_limits<double>::infinity()),
-        {lse4, row4}, 4, {3}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-          linalg::YieldOp::create(ib, ValueRange{fastMax(ib, a[0], a[1])});
-        })[0];
-    Value den =
-        generic(b, ValueRange{op.getLse(), max}, filledTensor(b, rowShape, 0.0),
-                {lse4, row4, row4}, 4, {3},
-                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  Value e = math::ExpOp::create(
-                      ib, arith::SubFOp::create(ib, a[0], a[1]));
-                  linalg::YieldOp::create(
-                      ib, ValueRange{arith::AddFOp::create(ib, a[2], e)});
-                })[0];
-    // The round weights once per (b, h, r, i), not once per element of D.
-    Value weights =
-        generic(b, ValueRange{op.getLse(), max, den},
-                emptyTensor(b, {s[0], s[1], s[2], s[3]}, b.getF32Type()),
-                {identity(ctx, 4), projection(ctx, 4, {0, 1, 3}),
-                 projection(ctx, 4, {0, 1, 3}), identity(ctx, 4)},
-                4, {}, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  Value e = math::ExpOp::create(
-                      ib, arith::SubFOp::create(ib, a[0], a[1]));
-                  linalg::YieldOp::create(
-                      ib, ValueRange{arith::DivFOp::create(ib, e, a[2])});
-                })[0];
+    Value weights = roundWeights(b, op.getLse());
     // One elementwise pass over (b, h, i, d) with every round an operand of
     // its own: each output element is written once, from registers (no
     // zero fill, no read-modify-write per round).

@@ -15,10 +15,13 @@ void populateEmbeddingAndLayoutLoweringPatterns(RewritePatternSet &patterns);
 void populateLossLoweringPatterns(RewritePatternSet &patterns);
 /// lsh_rotations, lsh_hash, bucket_sort, unsort, combine_rounds.
 void populateLshStepLoweringPatterns(RewritePatternSet &patterns);
-/// dense_grad, layer_norm_grad, softmax_cross_entropy_grad, adam_update.
+/// dense_grad, layer_norm_grad, chunked_ffn_grad, softmax_cross_entropy_grad,
+/// embedding_grad, axial_pos_embedding_grad, adam_update.
 void populateGradientLoweringPatterns(RewritePatternSet &patterns);
 /// sorted_chunk_attention, local_attention.
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns);
+/// lsh_attention_grad, local_attention_grad.
+void populateAttentionGradLoweringPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::reformer
 

@@ -27,6 +27,7 @@ void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns) {
   populateGradientLoweringPatterns(patterns);
   populateLshStepLoweringPatterns(patterns);
   populateAttentionLoweringPatterns(patterns);
+  populateAttentionGradLoweringPatterns(patterns);
   // tensor.concat (the two residual streams) has no bufferization here.
   tensor::populateDecomposeTensorConcatPatterns(patterns);
 }

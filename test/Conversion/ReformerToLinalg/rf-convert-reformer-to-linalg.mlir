@@ -235,3 +235,85 @@ func.func @chunked_ffn_grad(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1
       -> (tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>)
   return %dx, %dw1, %db1, %dw2, %db2 : tensor<2x37x16xf32>, tensor<16x24xf32>, tensor<24xf32>, tensor<24x16xf32>, tensor<16xf32>
 }
+
+// -----
+
+// The LSH backward rebuilds the sort from the stored buckets (no rotation
+// is drawn, nothing re-hashed), then walks the blocks: parallel over
+// (batch, head), serial over the 2·64/16 = 8 query chunks. Per block: the
+// recomputed scores, dP = g·Vᵀ, dV = Pᵀ·g, dK = dSᵀ·Q and dQ = dS·K, all on
+// 16 × 32 windows; no 64 × 64 (L × L) buffer exists.
+// CHECK-LABEL: func.func @lsh_attention_grad
+// CHECK-NOT: math.cos
+// CHECK-NOT: memref<{{.*}}64x64
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = (%c0, %c0, %c0) to (%c1{{.*}}, %c2{{.*}}, %c2{{.*}})
+// CHECK: linalg.generic {{.*}} ins(%arg4 : tensor<1x2x2x64xf32>)
+// CHECK: linalg.generic {{.*}} ins(%arg3, %arg2 : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>)
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %{{.*}}) to (%c1{{.*}}, %c2{{.*}})
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c8 step
+// CHECK: linalg.matmul ins(%[[Q:.+]], %[[KT:.+]] : memref<16x16xf32>, memref<16x32xf32>)
+// CHECK: linalg.matmul ins(%[[G:.+]], %[[VT:.+]] : memref<16x16xf32>, memref<16x32xf32>)
+// CHECK: linalg.matmul ins(%{{.*}}, %[[G]] : memref<32x16xf32>, memref<16x16xf32>)
+// CHECK: linalg.matmul ins(%{{.*}}, %[[Q]] : memref<32x16xf32>, memref<16x16xf32>)
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>)
+// CHECK: scf.reduce
+// CHECK: math.rsqrt
+// CHECK-NOT: memref<{{.*}}64x64
+func.func @lsh_attention_grad(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>, %out: tensor<1x2x64x16xf32>,
+                              %dy: tensor<1x2x64x16xf32>, %lse: tensor<1x2x2x64xf32>, %buckets: tensor<1x2x2x64xi32>)
+    -> (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) {
+  %dqk, %dv = reformer.lsh_attention_grad %qk, %v, %out, %dy lse(%lse) buckets(%buckets) {n_buckets = array<i64: 4>, chunk_len = 16 : i64, causal}
+      : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x2x64xf32>, tensor<1x2x2x64xi32>)
+      -> (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>)
+  return %dqk, %dv : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>
+}
+
+// -----
+
+// Local attention's backward: the same blocks without rounds; a window of
+// 2 chunks of 16 (chunks_before = 1), 4 query chunks per head.
+// CHECK-LABEL: func.func @local_attention_grad
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %{{.*}}) to (%c2{{.*}}, %c1{{.*}})
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c4 step
+// CHECK-COUNT-5: linalg.matmul
+// CHECK: scf.reduce
+func.func @local_attention_grad(%q: tensor<2x1x64x16xf32>, %dy: tensor<2x1x64x16xf32>)
+    -> (tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>) {
+  %dq, %dk, %dv = reformer.local_attention_grad %q, %q, %q, %dy {chunk_len = 16 : i64, causal}
+      : (tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>)
+      -> (tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>)
+  return %dq, %dk, %dv : tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>
+}
+
+// -----
+
+// Embedding gradient: a scatter-add, parallel over blocks of 16 columns so
+// no two workers add into one element; ids outside [0, V) add nothing.
+// CHECK-LABEL: func.func @embedding_grad
+// CHECK: linalg.fill {{.*}} outs(%[[G:.+]] : memref<10x32xf32>)
+// CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c2)
+// CHECK: %[[ID:.+]] = arith.index_cast
+// CHECK: arith.cmpi slt, %[[ID]], %c10
+// CHECK: scf.if
+// CHECK: memref.load %[[G]][%[[ID]]
+// CHECK: memref.store %{{.*}}, %[[G]][%[[ID]]
+func.func @embedding_grad(%tok: tensor<2x12xi32>, %dy: tensor<2x12x32xf32>) -> tensor<10x32xf32> {
+  %dt = reformer.embedding_grad %tok, %dy : (tensor<2x12xi32>, tensor<2x12x32xf32>) -> tensor<10x32xf32>
+  return %dt : tensor<10x32xf32>
+}
+
+// -----
+
+// Axial gradients: positions padded to 3·4 = 12 with zeros and split into
+// the axes; each weight sums its column block over the other axes.
+// CHECK-LABEL: func.func @axial_pos_embedding_grad
+// CHECK: %[[PAD:.+]] = tensor.insert_slice %arg0 into %{{.*}}[0, 0, 0] [2, 10, 6] [1, 1, 1] : tensor<2x10x6xf32> into tensor<2x12x6xf32>
+// CHECK: %[[AX:.+]] = tensor.expand_shape %[[PAD]] {{\[}}[0], [1, 2], [3]] output_shape [2, 3, 4, 6]
+// CHECK: tensor.extract_slice %[[AX]][0, 0, 0, 0] [2, 3, 4, 2]
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel", "reduction", "parallel"]
+// CHECK: tensor.extract_slice %[[AX]][0, 0, 0, 2] [2, 3, 4, 4]
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "reduction", "parallel", "parallel"]
+func.func @axial_pos_embedding_grad(%dy: tensor<2x10x6xf32>) -> (tensor<3x2xf32>, tensor<4x4xf32>) {
+  %a, %b = reformer.axial_pos_embedding_grad %dy : (tensor<2x10x6xf32>) -> (tensor<3x2xf32>, tensor<4x4xf32>)
+  return %a, %b : tensor<3x2xf32>, tensor<4x4xf32>
+}

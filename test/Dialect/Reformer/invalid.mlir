@@ -935,3 +935,91 @@ func.func @f(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1: tensor<32xf32>
   %a, %b, %c, %d, %e = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<relu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<32xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<1x1x32x8xf32>, %lse: tensor<1x1x0x32xf32>, %b: tensor<1x1x0x32xi32>) {
+  // expected-error @+1 {{'reformer.lsh_attention_grad' op expects lse [B, H, n_hashes, L] with at least one hash round}}
+  %a, %c = reformer.lsh_attention_grad %x, %x, %x, %x lse(%lse) buckets(%b) {n_buckets = array<i64: 4>, chunk_len = 8 : i64} : (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x0x32xf32>, tensor<1x1x0x32xi32>) -> (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x1x32x8xf32>, %lse: tensor<1x1x2x32xf32>, %b: tensor<1x1x2x16xi32>) {
+  // expected-error @+1 {{'reformer.lsh_attention_grad' op expects buckets [B, H, n_hashes, L] of shape [1, 1, 2, 32], got [1, 1, 2, 16]}}
+  %a, %c = reformer.lsh_attention_grad %x, %x, %x, %x lse(%lse) buckets(%b) {n_buckets = array<i64: 4>, chunk_len = 8 : i64} : (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x2x32xf32>, tensor<1x1x2x16xi32>) -> (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x1x32x8xf32>, %lse: tensor<1x1x2x32xf32>, %b: tensor<1x1x2x32xi32>) {
+  // expected-error @+1 {{'reformer.lsh_attention_grad' op sequence length 32 is not a multiple of chunk_len 12; pad it to 36 and mask the padding}}
+  %a, %c = reformer.lsh_attention_grad %x, %x, %x, %x lse(%lse) buckets(%b) {n_buckets = array<i64: 4>, chunk_len = 12 : i64} : (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x2x32xf32>, tensor<1x1x2x32xi32>) -> (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x1x32x8xf32>, %lse: tensor<1x1x2x32xf32>, %b: tensor<1x1x2x32xi32>) {
+  // expected-error @+1 {{'reformer.lsh_attention_grad' op expects v_grad of shape [1, 1, 32, 8], got [1, 1, 32, 4]}}
+  %a, %c = reformer.lsh_attention_grad %x, %x, %x, %x lse(%lse) buckets(%b) {n_buckets = array<i64: 4>, chunk_len = 8 : i64} : (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x2x32xf32>, tensor<1x1x2x32xi32>) -> (tensor<1x1x32x8xf32>, tensor<1x1x32x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x1x32x8xf32>, %dy: tensor<1x1x16x8xf32>) {
+  // expected-error @+1 {{'reformer.local_attention_grad' op expects result_grad of shape [1, 1, 32, 8], got [1, 1, 16, 8]}}
+  %a, %b, %c = reformer.local_attention_grad %x, %x, %x, %dy {chunk_len = 8 : i64} : (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x16x8xf32>) -> (tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>, tensor<1x1x32x8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%tok: tensor<2x12xi32>, %dy: tensor<2x12x6xf32>) {
+  // expected-error @+1 {{'reformer.embedding_grad' op expects table_grad [V, d_model] of shape [?, 6], got [10, 5]}}
+  %dt = reformer.embedding_grad %tok, %dy : (tensor<2x12xi32>, tensor<2x12x6xf32>) -> tensor<10x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%tok: tensor<2x12xi32>, %dy: tensor<2x10x6xf32>) {
+  // expected-error @+1 {{'reformer.embedding_grad' op expects result_grad [B, L, d_model] of shape [2, 12, ?], got [2, 10, 6]}}
+  %dt = reformer.embedding_grad %tok, %dy : (tensor<2x12xi32>, tensor<2x10x6xf32>) -> tensor<10x6xf32>
+  return
+}
+
+// -----
+
+func.func @f(%dy: tensor<2x12x6xf32>) {
+  // expected-error @+1 {{'reformer.axial_pos_embedding_grad' op expects at least one axial weight gradient}}
+  reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @f(%dy: tensor<2x12x6xf32>) {
+  // expected-error @+1 {{'reformer.axial_pos_embedding_grad' op expects weight_grads with element type 'f32', got 'bf16'}}
+  %a, %b = reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xf32>) -> (tensor<3x2xbf16>, tensor<4x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%dy: tensor<2x12x6xf32>) {
+  // expected-error @+1 {{'reformer.axial_pos_embedding_grad' op expects the axial shape to cover the sequence length 12, got 9 positions}}
+  %a, %b = reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xf32>) -> (tensor<3x2xf32>, tensor<3x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%dy: tensor<2x12x6xf32>) {
+  // expected-error @+1 {{'reformer.axial_pos_embedding_grad' op expects the axial embedding widths to sum to d_model = 6, got 7}}
+  %a, %b = reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xf32>) -> (tensor<3x3xf32>, tensor<4x4xf32>)
+  return
+}

@@ -147,3 +147,22 @@ func.func @chunked_ffn_grad(%x: tensor<2x8x16xf32>, %w1: tensor<16x32xf32>, %b1:
   %dx, %dw1, %db1, %dw2, %db2 = reformer.chunked_ffn_grad %x, %w1, %b1, %w2, %dy {chunk = 4 : i64, activation = #reformer.activation<gelu>} : (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @attention_grads
+func.func @attention_grads(%qk: tensor<1x2x32x8xbf16>, %out: tensor<1x2x32x8xbf16>, %dy: tensor<1x2x32x8xf32>,
+                           %lse: tensor<1x2x2x32xf32>, %buckets: tensor<1x2x2x32xi32>, %mask: tensor<1x32xi1>) {
+  // CHECK: reformer.lsh_attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} lse(%{{.*}}) buckets(%{{.*}}) mask(%{{.*}}) {causal, chunk_len = 8 : i64, n_buckets = array<i64: 4, 2>} : (tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xf32>, tensor<1x2x2x32xf32>, tensor<1x2x2x32xi32>, tensor<1x32xi1>) -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
+  %dqk, %dv = reformer.lsh_attention_grad %qk, %qk, %out, %dy lse(%lse) buckets(%buckets) mask(%mask) {n_buckets = array<i64: 4, 2>, chunk_len = 8 : i64, causal} : (tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xf32>, tensor<1x2x2x32xf32>, tensor<1x2x2x32xi32>, tensor<1x32xi1>) -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
+  // CHECK: reformer.local_attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {chunk_len = 8 : i64, chunks_after = 1 : i64} : (tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xf32>) -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
+  %dq, %dk, %dv2 = reformer.local_attention_grad %qk, %qk, %qk, %dy {chunk_len = 8 : i64, chunks_after = 1 : i64} : (tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xbf16>, tensor<1x2x32x8xf32>) -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
+  return
+}
+
+// CHECK-LABEL: func.func @embedding_grads
+func.func @embedding_grads(%tok: tensor<2x12xi32>, %dy: tensor<2x12x6xbf16>) {
+  // CHECK: reformer.embedding_grad %{{.*}}, %{{.*}} : (tensor<2x12xi32>, tensor<2x12x6xbf16>) -> tensor<10x6xf32>
+  %dt = reformer.embedding_grad %tok, %dy : (tensor<2x12xi32>, tensor<2x12x6xbf16>) -> tensor<10x6xf32>
+  // CHECK: reformer.axial_pos_embedding_grad %{{.*}} : (tensor<2x12x6xbf16>) -> (tensor<3x2xf32>, tensor<4x4xf32>)
+  %d0, %d1 = reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xbf16>) -> (tensor<3x2xf32>, tensor<4x4xf32>)
+  return
+}

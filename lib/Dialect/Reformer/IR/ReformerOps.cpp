@@ -298,26 +298,35 @@ LogicalResult EmbeddingOp::verify() {
                      getResult().getType(), {tokens[0], tokens[1], table[1]});
 }
 
-LogicalResult AxialPosEmbeddingOp::verify() {
-  if (getWeights().empty())
-    return emitOpError("expects at least one axial weight");
-  ArrayRef<int64_t> x = shapeOf(getInput());
+/// The axial weights (or their gradients) `[n_t, d_t]` must cover the
+/// sequence (Π n_t ≥ L) and the model width (Σ d_t = d_model).
+static LogicalResult verifyAxialWeights(Operation *op, ValueRange weights,
+                                        int64_t len, int64_t dModel) {
   int64_t width = 0, positions = 1;
   bool dynamic = false;
-  for (Value w : getWeights()) {
+  for (Value w : weights) {
     ArrayRef<int64_t> shape = shapeOf(w);
     dynamic |= isDynamic(shape[0]) || isDynamic(shape[1]);
     positions *= shape[0];
     width += shape[1];
   }
-  if (!dynamic && !isDynamic(x[2]) && width != x[2])
-    return emitOpError() << "expects the axial embedding widths to sum to "
-                            "d_model = "
-                         << x[2] << ", got " << width;
-  if (!dynamic && !isDynamic(x[1]) && positions < x[1])
-    return emitOpError() << "expects the axial shape to cover the sequence "
-                            "length "
-                         << x[1] << ", got " << positions << " positions";
+  if (!dynamic && !isDynamic(dModel) && width != dModel)
+    return op->emitOpError()
+           << "expects the axial embedding widths to sum to d_model = "
+           << dModel << ", got " << width;
+  if (!dynamic && !isDynamic(len) && positions < len)
+    return op->emitOpError()
+           << "expects the axial shape to cover the sequence length " << len
+           << ", got " << positions << " positions";
+  return success();
+}
+
+LogicalResult AxialPosEmbeddingOp::verify() {
+  if (getWeights().empty())
+    return emitOpError("expects at least one axial weight");
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  if (failed(verifyAxialWeights(getOperation(), getWeights(), x[1], x[2])))
+    return failure();
   return verifyShape(getOperation(), "result", getResult().getType(), x);
 }
 
@@ -502,4 +511,84 @@ LogicalResult ChunkedFfnGradOp::verify() {
       failed(verifyGradient(op, "w2_grad", getW2Grad(), shapeOf(getW2()))))
     return failure();
   return verifyGradient(op, "b2_grad", getB2Grad(), {x[2]});
+}
+
+int64_t LshAttentionGradOp::getNumBucketsTotal() {
+  int64_t total = 1;
+  for (int64_t f : getNBuckets())
+    total *= f;
+  return total;
+}
+
+LogicalResult LshAttentionGradOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyBucketFactors(op, getNBuckets())))
+    return failure();
+  ArrayRef<int64_t> qk = shapeOf(getQk());
+  int64_t b = qk[0], h = qk[1], l = qk[2];
+  ArrayRef<int64_t> lse = shapeOf(getLse());
+  int64_t numHashes = lse[2];
+  if (!isDynamic(numHashes) && numHashes < 1)
+    return emitOpError("expects lse [B, H, n_hashes, L] with at least one "
+                       "hash round");
+  SmallVector<int64_t> perRound = {b, h, numHashes, l};
+  if (failed(verifyLike(op, "v", getV(), getQk())) ||
+      failed(verifyLike(op, "out", getOut(), getQk())) ||
+      failed(verifyShape(op, "result_grad", getResultGrad().getType(), qk)) ||
+      failed(verifyShape(op, "lse [B, H, n_hashes, L]", getLse().getType(),
+                         perRound)) ||
+      failed(verifyShape(op, "buckets [B, H, n_hashes, L]",
+                         getBuckets().getType(), perRound)))
+    return failure();
+  if (failed(verifyChunking(op, l, sortedLength(numHashes, l), getChunkLen(),
+                            getChunksBefore(), getChunksAfter())))
+    return failure();
+  if (Value mask = getMask())
+    if (failed(verifyShape(op, "mask [B, L]", mask.getType(), {b, l})))
+      return failure();
+  if (failed(verifyGradient(op, "qk_grad", getQkGrad(), qk)))
+    return failure();
+  return verifyGradient(op, "v_grad", getVGrad(), qk);
+}
+
+LogicalResult LocalAttentionGradOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> q = shapeOf(getQ());
+  if (failed(verifyLike(op, "k", getK(), getQ())) ||
+      failed(verifyLike(op, "v", getV(), getQ())) ||
+      failed(verifyShape(op, "result_grad", getResultGrad().getType(), q)))
+    return failure();
+  if (failed(verifyChunking(op, q[2], /*sortedLen=*/0, getChunkLen(),
+                            getChunksBefore(), getChunksAfter())))
+    return failure();
+  if (Value mask = getMask())
+    if (failed(verifyShape(op, "mask [B, L]", mask.getType(), {q[0], q[2]})))
+      return failure();
+  if (failed(verifyGradient(op, "q_grad", getQGrad(), q)) ||
+      failed(verifyGradient(op, "k_grad", getKGrad(), q)))
+    return failure();
+  return verifyGradient(op, "v_grad", getVGrad(), q);
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  Operation *op = getOperation();
+  ArrayRef<int64_t> tokens = shapeOf(getTokens());
+  ArrayRef<int64_t> dy = shapeOf(getResultGrad());
+  if (failed(verifyShape(op, "result_grad [B, L, d_model]",
+                         getResultGrad().getType(),
+                         {tokens[0], tokens[1], kAnyDim})))
+    return failure();
+  return verifyGradient(op, "table_grad [V, d_model]", getTableGrad(),
+                        {kAnyDim, dy[2]});
+}
+
+LogicalResult AxialPosEmbeddingGradOp::verify() {
+  if (getWeightGrads().empty())
+    return emitOpError("expects at least one axial weight gradient");
+  for (Value w : getWeightGrads())
+    if (failed(verifyElementType(getOperation(), "weight_grads", w.getType(),
+                                 Float32Type::get(getContext()))))
+      return failure();
+  ArrayRef<int64_t> dy = shapeOf(getResultGrad());
+  return verifyAxialWeights(getOperation(), getWeightGrads(), dy[1], dy[2]);
 }

@@ -552,6 +552,110 @@ def Reformer_SoftmaxCrossEntropyGradOp
   let hasVerifier = 1;
 }
 
+def Reformer_LshAttentionGradOp : Reformer_Op<"lsh_attention_grad", [Pure]> {
+  let summary = "gradients of reformer.lsh_attention from its stored buckets";
+  let description = [{
+    Given `result_grad = ∂loss/∂out` of `out = reformer.lsh_attention(qk, v)`
+    and that op's training results — the per-round log-sum-exp `lse` and
+    the `buckets` (`[B, H, n_hashes, L]`, sequence order) — returns
+    `qk_grad` and `v_grad` (f32). No rotation is drawn and nothing is
+    re-hashed: the sort is rebuilt from `buckets`, and each (round, chunk)
+    block recomputes its scores. With round weights
+    `w_r(i) = exp(z_r(i) − logsumexp_r z_r(i))` and the block softmax `p`:
+    `dv_j += Σ_i p_ij w_r(i) do(i)`,
+    `ds_ij = p_ij w_r(i) (do(i)·v_j − do(i)·out(i))` — which carries the
+    `dz_r` term of the round weights — `dx_i += Σ_j ds_ij k_j`, and the key
+    side `dk_j = Σ_i ds_ij x_i` goes back through the key normalization.
+    Attributes and `mask` must be those of the forward op.
+  }];
+  let arguments = (ins Reformer_FloatTensor4D:$qk,
+                       Reformer_FloatTensor4D:$v,
+                       Reformer_FloatTensor4D:$out,
+                       Reformer_FloatTensor4D:$result_grad,
+                       Reformer_F32Tensor4D:$lse,
+                       Reformer_IndexTensor4D:$buckets,
+                       Optional<Reformer_MaskTensor>:$mask,
+                       DenseI64ArrayAttr:$n_buckets,
+                       I64Attr:$chunk_len,
+                       DefaultValuedAttr<I64Attr, "1">:$chunks_before,
+                       DefaultValuedAttr<I64Attr, "0">:$chunks_after,
+                       UnitAttr:$causal,
+                       UnitAttr:$duplicate_correction);
+  let results = (outs Reformer_F32Tensor4D:$qk_grad,
+                      Reformer_F32Tensor4D:$v_grad);
+  let assemblyFormat = [{
+    $qk `,` $v `,` $out `,` $result_grad `lse` `(` $lse `)`
+    `buckets` `(` $buckets `)` (`mask` `(` $mask^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Total number of buckets: the product of the factors.
+    int64_t getNumBucketsTotal();
+  }];
+}
+
+def Reformer_LocalAttentionGradOp : Reformer_Op<"local_attention_grad",
+    [Pure]> {
+  let summary = "gradients of reformer.local_attention";
+  let description = [{
+    Given `result_grad` of `out = reformer.local_attention(q, k, v)` with
+    the same attributes and mask, returns `q_grad`, `k_grad` and `v_grad`
+    (f32). Each chunk's scores and softmax are recomputed (a query's keys
+    all lie in its window): `dv += pᵀ do`, `ds = p ⊙ (do vᵀ − rowsum(p ⊙
+    do vᵀ))`, `dq = ds k / sqrt(D)`, `dk = dsᵀ q / sqrt(D)`.
+  }];
+  let arguments = (ins Reformer_FloatTensor4D:$q,
+                       Reformer_FloatTensor4D:$k,
+                       Reformer_FloatTensor4D:$v,
+                       Reformer_FloatTensor4D:$result_grad,
+                       Optional<Reformer_MaskTensor>:$mask,
+                       I64Attr:$chunk_len,
+                       DefaultValuedAttr<I64Attr, "1">:$chunks_before,
+                       DefaultValuedAttr<I64Attr, "0">:$chunks_after,
+                       UnitAttr:$causal);
+  let results = (outs Reformer_F32Tensor4D:$q_grad,
+                      Reformer_F32Tensor4D:$k_grad,
+                      Reformer_F32Tensor4D:$v_grad);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $result_grad (`mask` `(` $mask^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Reformer_EmbeddingGradOp : Reformer_Op<"embedding_grad", [Pure]> {
+  let summary = "gradient of reformer.embedding";
+  let description = [{
+    `table_grad[t] = Σ_{b, i : tokens[b, i] = t} result_grad[b, i]`
+    (`table_grad: [V, M]`, f32; rows of tokens that never occur are zero).
+  }];
+  let arguments = (ins Reformer_TokenTensor:$tokens,
+                       Reformer_FloatTensor3D:$result_grad);
+  let results = (outs Reformer_FloatTensor2D:$table_grad);
+  let assemblyFormat = [{
+    $tokens `,` $result_grad attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Reformer_AxialPosEmbeddingGradOp
+    : Reformer_Op<"axial_pos_embedding_grad", [Pure]> {
+  let summary = "gradients of the axial position weights";
+  let description = [{
+    For `result = input + concat_t E_t[p_t]` of
+    `reformer.axial_pos_embedding`: `E_t_grad[n, e] = Σ_b Σ_{p < L : p_t = n}
+    result_grad[b, p, off_t + e]` (`off_t` the width of the weights before
+    `t`; f32). The input's gradient is `result_grad` itself.
+  }];
+  let arguments = (ins Reformer_FloatTensor3D:$result_grad);
+  let results = (outs Variadic<Reformer_FloatTensor2D>:$weight_grads);
+  let assemblyFormat = [{
+    $result_grad attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Reformer_AdamUpdateOp : Reformer_Op<"adam_update", [Pure]> {
   let summary = "one Adam / AdamW step of a parameter";
   let description = [{

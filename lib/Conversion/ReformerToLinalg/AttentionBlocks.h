@@ -1,0 +1,54 @@
+//===- AttentionBlocks.h - Pieces shared by attention blocks -----*- C++
+//-*-===//
+//
+// The forward and backward attention lowerings both walk (query chunk,
+// window of key chunks) blocks over memrefs: they gather rows into small
+// scratch buffers, normalize shared-QK keys and count duplicate pairs the
+// same way, so the backward recomputes exactly the forward's scores.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef REFORMER_LIB_CONVERSION_REFORMERTOLINALG_ATTENTIONBLOCKS_H
+#define REFORMER_LIB_CONVERSION_REFORMERTOLINALG_ATTENTIONBLOCKS_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::reformer::lowering {
+
+/// Vector width (f32 lanes) of the block kernels.
+constexpr int64_t kLanes = 16;
+
+/// Per-block scratch on the heap: a parallel loop run serially keeps no
+/// allocation scope per iteration, so stack scratch would pile up. The
+/// deallocation pipeline frees it at the end of the block.
+Value scratch(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape, Type type);
+
+/// An index as i32.
+Value i32(ImplicitLocOpBuilder &b, Value index);
+
+/// Copies row `src[srcPrefix…, :]` (D elements, widened to f32) into
+/// `dst[dstPrefix…, :]`, 16 lanes at a time when D allows; rows of a key
+/// that does not exist (`exists` false) become zeros.
+void copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
+             Value dst, ValueRange dstPrefix, int64_t dim, Value exists);
+
+/// `(a mod n)` for a possibly negative `a` and positive constant `n`.
+Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n);
+
+/// `1 / sqrt(mean(x²) + eps) / sqrt(D)` of row u of `rows`, into
+/// `invNorm[u]`: the scale that turns a shared-QK row into its key.
+void storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
+                      Value invNorm, int64_t d);
+
+/// `−log N_ij` of LSH duplicate correction: N_ij counts the (query copy, key
+/// copy) windows, over all rounds, in which positions i and j meet.
+struct DuplicateCount {
+  Value inverse; ///< [B, H, R, L] sorted slot of each position.
+  int64_t rounds, len, chunk, numChunks, before, after;
+  Value score(ImplicitLocOpBuilder &b, Value batch, Value head, Value i,
+              Value j) const;
+};
+
+} // namespace mlir::reformer::lowering
+
+#endif // REFORMER_LIB_CONVERSION_REFORMERTOLINALG_ATTENTIONBLOCKS_H

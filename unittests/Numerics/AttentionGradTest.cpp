@@ -1,0 +1,268 @@
+//===- AttentionGradTest.cpp - Attention gradients vs finite differences --===//
+//
+// The compiled forward (with its training results) feeds the compiled
+// gradient op; both gradients are compared with central differences of the
+// double-precision reference forward, loss = Σ dy ⊙ out, within 1e-4
+// relative to the largest gradient. LSH inputs are redrawn until no bucket
+// is within 1e-3 of a tie, so neither f32 rounding nor the finite-difference
+// step can move a position to another bucket.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Harness.h"
+#include "Reference.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <functional>
+
+using namespace harness;
+using reference::Vec;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+/// ∂f/∂x[i] for every i by central differences.
+Vec finiteDifferences(const std::function<double(const Vec &)> &f, Vec x) {
+  constexpr double h = 1e-5;
+  Vec grad(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    double saved = x[i];
+    x[i] = saved + h;
+    double up = f(x);
+    x[i] = saved - h;
+    double down = f(x);
+    x[i] = saved;
+    grad[i] = (up - down) / (2 * h);
+  }
+  return grad;
+}
+
+double dot(const Vec &a, const Vec &b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    s += a[i] * b[i];
+  return s;
+}
+
+/// Elements [n·index, n·(index + 1)) of `v`, as doubles.
+template <typename T>
+Vec slice(const std::vector<T> &v, int64_t index, int64_t n) {
+  return Vec(v.begin() + index * n, v.begin() + (index + 1) * n);
+}
+
+struct LshGradCase {
+  int64_t batch, heads, len, dim;
+  reference::LshConfig config;
+  int64_t validLen; ///< < len: positions past it are masked padding.
+  std::string name;
+};
+
+std::ostream &operator<<(std::ostream &os, const LshGradCase &c) {
+  return os << c.name;
+}
+
+/// Attributes shared by lsh_attention and lsh_attention_grad.
+std::string sharedAttrs(const reference::LshConfig &c) {
+  std::string buckets;
+  for (size_t i = 0; i < c.nBuckets.size(); ++i)
+    buckets += (i ? ", " : "") + std::to_string(c.nBuckets[i]);
+  std::string s = llvm::formatv(
+      "n_buckets = array<i64: {0}>, chunk_len = {1} : i64, chunks_before = "
+      "{2} : i64, chunks_after = {3} : i64",
+      buckets, c.chunkLen, c.chunksBefore, c.chunksAfter);
+  if (c.causal)
+    s += ", causal";
+  if (c.duplicateCorrection)
+    s += ", duplicate_correction";
+  return s;
+}
+
+class LshAttentionGrad : public ::testing::TestWithParam<LshGradCase> {};
+
+TEST_P(LshAttentionGrad, MatchesFiniteDifferences) {
+  const LshGradCase &c = GetParam();
+  const reference::LshConfig &cfg = c.config;
+  int64_t B = c.batch, H = c.heads, L = c.len, D = c.dim, R = cfg.nHashes;
+  int64_t K = 0;
+  for (int64_t f : cfg.nBuckets)
+    K += f / 2;
+  std::string t4 = tensorType({B, H, L, D});
+  std::string tr = tensorType({H, D, R, K});
+  std::string tm = tensorType({B, L}, "i1");
+  std::string tl = tensorType({B, H, R, L});
+  std::string tb = tensorType({B, H, R, L}, "i32");
+  std::string source = llvm::formatv(R"(
+    func.func @f(%qk: {0}, %v: {0}, %rot: {1}, %mask: {2}, %dy: {0}) -> ({0}, {0}) {
+      %o:3 = reformer.lsh_attention %qk, %v rotations(%rot) mask(%mask)
+          {{n_hashes = {5} : i64, {6}} : ({0}, {0}, {1}, {2}) -> ({0}, {3}, {4})
+      %g:2 = reformer.lsh_attention_grad %qk, %v, %o#0, %dy lse(%o#1)
+          buckets(%o#2) mask(%mask) {{{6}}
+          : ({0}, {0}, {0}, {0}, {3}, {4}, {2}) -> ({0}, {0})
+      return %g#0, %g#1 : {0}, {0}
+    })",
+                                     t4, tr, tm, tl, tb, R, sharedAttrs(cfg));
+  auto compiled = Compiled::fromSource(source);
+  ASSERT_TRUE(compiled);
+
+  std::mt19937 rng(99);
+  std::vector<float> qk, rot;
+  for (int attempt = 0;; ++attempt) {
+    ASSERT_LT(attempt, 40) << "no unambiguous input found";
+    qk = randomFloats(rng, B * H * L * D, 1.0);
+    rot = randomFloats(rng, H * D * R * K, 1.0);
+    double margin = INFINITY;
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      margin = std::min(margin,
+                        reference::lshHashMargin(slice(qk, bh, L * D),
+                                                 slice(rot, bh % H, D * R * K),
+                                                 L, D, R, cfg.nBuckets));
+    if (margin > 1e-3)
+      break;
+  }
+  auto v = randomFloats(rng, B * H * L * D, 1.0);
+  auto dy = randomFloats(rng, B * H * L * D, 1.0);
+  std::vector<uint8_t> mask(B * L);
+  std::vector<bool> keyMask(L);
+  for (int64_t i = 0; i < L; ++i)
+    keyMask[i] = i < c.validLen;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < L; ++i)
+      mask[b * L + i] = keyMask[i];
+
+  std::vector<float> dqk(qk.size()), dv(v.size());
+  compiled->call("f", {qk.data(), v.data(), rot.data(), mask.data(), dy.data(),
+                       dqk.data(), dv.data()});
+
+  // Heads are independent: differentiate each head's Σ dy ⊙ out.
+  Vec expectedQk, expectedV;
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    Vec x = slice(qk, bh, L * D), vv = slice(v, bh, L * D);
+    Vec hr = slice(rot, bh % H, D * R * K), g = slice(dy, bh, L * D);
+    auto loss = [&](const Vec &xv, const Vec &vv2) {
+      Vec out;
+      reference::lshAttentionHead(xv, vv2, hr, keyMask, L, D, cfg, out);
+      return dot(g, out);
+    };
+    Vec gx = finiteDifferences([&](const Vec &p) { return loss(p, vv); }, x);
+    Vec gv = finiteDifferences([&](const Vec &p) { return loss(x, p); }, vv);
+    expectedQk.insert(expectedQk.end(), gx.begin(), gx.end());
+    expectedV.insert(expectedV.end(), gv.begin(), gv.end());
+  }
+  EXPECT_LE(relativeError(dqk, expectedQk), kTolerance);
+  EXPECT_LE(relativeError(dv, expectedV), kTolerance);
+}
+
+reference::LshConfig lsh(int64_t hashes, std::vector<int64_t> buckets,
+                         int64_t chunk, int64_t before, int64_t after,
+                         bool causal, bool duplicates = false) {
+  reference::LshConfig c;
+  c.nHashes = hashes;
+  c.nBuckets = std::move(buckets);
+  c.chunkLen = chunk;
+  c.chunksBefore = before;
+  c.chunksAfter = after;
+  c.causal = causal;
+  c.duplicateCorrection = duplicates;
+  return c;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LshAttentionGrad,
+    ::testing::Values(
+        LshGradCase{1, 1, 32, 8, lsh(1, {4}, 8, 1, 0, false), 32, "OneRound"},
+        LshGradCase{2, 2, 32, 8, lsh(2, {4}, 8, 1, 0, true), 32,
+                    "CausalTwoRoundsBatchHeads"},
+        LshGradCase{1, 2, 32, 16, lsh(4, {8}, 8, 1, 0, true), 32,
+                    "CausalFourRoundsWideHead"},
+        LshGradCase{1, 1, 32, 8, lsh(2, {4, 2}, 8, 2, 1, false), 32,
+                    "FactorizedLookAroundTwoOne"},
+        LshGradCase{1, 1, 32, 8, lsh(2, {4}, 8, 0, 0, true), 32, "NoLookBack"},
+        LshGradCase{1, 1, 32, 8, lsh(2, {4}, 8, 1, 0, true, true), 32,
+                    "DuplicateCorrection"},
+        LshGradCase{2, 1, 32, 8, lsh(2, {4}, 8, 1, 0, true), 27, "PaddingMask"},
+        LshGradCase{1, 1, 64, 8, lsh(8, {4}, 16, 1, 0, true), 64,
+                    "EightRounds"}),
+    [](const ::testing::TestParamInfo<LshGradCase> &info) {
+      return info.param.name;
+    });
+
+struct LocalGradCase {
+  int64_t len, chunk, before, after;
+  bool causal;
+  int64_t validLen;
+  std::string name;
+};
+
+class LocalAttentionGrad : public ::testing::TestWithParam<LocalGradCase> {};
+
+TEST_P(LocalAttentionGrad, MatchesFiniteDifferences) {
+  const LocalGradCase &c = GetParam();
+  int64_t B = 2, H = 2, L = c.len, D = 8;
+  std::string t4 = tensorType({B, H, L, D});
+  std::string tm = tensorType({B, L}, "i1");
+  std::string attrs = llvm::formatv(
+      "chunk_len = {0} : i64, chunks_before = {1} : i64, chunks_after = {2} "
+      ": i64{3}",
+      c.chunk, c.before, c.after, c.causal ? ", causal" : "");
+  std::string source = llvm::formatv(R"(
+    func.func @f(%q: {0}, %k: {0}, %v: {0}, %mask: {1}, %dy: {0})
+        -> ({0}, {0}, {0}) {
+      %g:3 = reformer.local_attention_grad %q, %k, %v, %dy mask(%mask) {{{2}}
+          : ({0}, {0}, {0}, {0}, {1}) -> ({0}, {0}, {0})
+      return %g#0, %g#1, %g#2 : {0}, {0}, {0}
+    })",
+                                     t4, tm, attrs);
+  auto compiled = Compiled::fromSource(source);
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(5);
+  size_t n = B * H * L * D;
+  auto q = randomFloats(rng, n, 1.0), k = randomFloats(rng, n, 1.0),
+       v = randomFloats(rng, n, 1.0), dy = randomFloats(rng, n, 1.0);
+  std::vector<uint8_t> mask(B * L);
+  std::vector<bool> keyMask(L);
+  for (int64_t i = 0; i < L; ++i)
+    keyMask[i] = i < c.validLen;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < L; ++i)
+      mask[b * L + i] = keyMask[i];
+  std::vector<float> dq(n), dk(n), dv(n);
+  compiled->call("f", {q.data(), k.data(), v.data(), mask.data(), dy.data(),
+                       dq.data(), dk.data(), dv.data()});
+
+  Vec eq, ek, ev;
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    Vec Q = slice(q, bh, L * D), Kx = slice(k, bh, L * D),
+        V = slice(v, bh, L * D), G = slice(dy, bh, L * D);
+    auto loss = [&](const Vec &qv, const Vec &kv, const Vec &vv) {
+      Vec out;
+      reference::localAttentionHead(qv, kv, vv, keyMask, L, D, c.chunk,
+                                    c.before, c.after, c.causal, out);
+      return dot(G, out);
+    };
+    Vec gq = finiteDifferences([&](const Vec &p) { return loss(p, Kx, V); }, Q);
+    Vec gk = finiteDifferences([&](const Vec &p) { return loss(Q, p, V); }, Kx);
+    Vec gv = finiteDifferences([&](const Vec &p) { return loss(Q, Kx, p); }, V);
+    eq.insert(eq.end(), gq.begin(), gq.end());
+    ek.insert(ek.end(), gk.begin(), gk.end());
+    ev.insert(ev.end(), gv.begin(), gv.end());
+  }
+  EXPECT_LE(relativeError(dq, eq), kTolerance);
+  EXPECT_LE(relativeError(dk, ek), kTolerance);
+  EXPECT_LE(relativeError(dv, ev), kTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LocalAttentionGrad,
+    ::testing::Values(LocalGradCase{32, 8, 1, 0, true, 32, "Causal"},
+                      LocalGradCase{32, 8, 1, 1, false, 32, "LookAround"},
+                      LocalGradCase{32, 8, 2, 0, true, 29, "PaddingMask"}),
+    [](const ::testing::TestParamInfo<LocalGradCase> &info) {
+      return info.param.name;
+    });
+
+} // namespace
