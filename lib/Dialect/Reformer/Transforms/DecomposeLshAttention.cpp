@@ -42,24 +42,8 @@ struct DecomposeLshAttentionPattern : OpRewritePattern<LshAttentionOp> {
     Value buckets = LshHashOp::create(rewriter, loc, indexType, op.getQk(),
                                       rotations, op.getNBucketsAttr())
                         .getBuckets();
-    auto sort = BucketSortOp::create(rewriter, loc, indexType, indexType,
-                                     buckets, op.getNumBucketsTotal());
-
-    auto outType =
-        RankedTensorType::get({b, h, r, l, d}, qkType.getElementType());
-    auto lseType = RankedTensorType::get({b, h, r, l}, rewriter.getF32Type());
-    Value inverse = op.getDuplicateCorrection() ? sort.getInverse() : Value();
-    auto attention = SortedChunkAttentionOp::create(
-        rewriter, loc, outType, lseType, op.getQk(), op.getV(), sort.getPerm(),
-        inverse, op.getMask(), op.getChunkLen(), op.getChunksBefore(),
-        op.getChunksAfter(), op.getCausal(), op.getDuplicateCorrection());
-
-    Value rounds = UnsortOp::create(rewriter, loc, outType, attention.getOut(),
-                                    sort.getInverse());
-    Value lse = UnsortOp::create(rewriter, loc, lseType, attention.getLse(),
-                                 sort.getInverse());
-    Value out = CombineRoundsOp::create(rewriter, loc, op.getOut().getType(),
-                                        rounds, lse);
+    auto [out, lse] = buildLshAttentionFromBuckets(
+        rewriter, op, op.getQk(), op.getV(), op.getMask(), buckets);
     rewriter.replaceOp(op, {out, op.getLse() ? lse : Value(),
                             op.getBuckets() ? buckets : Value()});
     return success();
@@ -86,6 +70,34 @@ struct RfDecomposeLshAttentionPass
 };
 
 } // namespace
+
+std::pair<Value, Value> mlir::reformer::buildLshAttentionFromBuckets(
+    OpBuilder &builder, LshAttentionOp op, Value qk, Value v, Value mask,
+    Value buckets) {
+  Location loc = op.getLoc();
+  auto qkType = cast<RankedTensorType>(qk.getType());
+  ArrayRef<int64_t> shape = qkType.getShape();
+  int64_t b = shape[0], h = shape[1], l = shape[2], d = shape[3];
+  int64_t r = op.getNHashes();
+  auto indexType = cast<RankedTensorType>(buckets.getType());
+  auto sort = BucketSortOp::create(builder, loc, indexType, indexType, buckets,
+                                   op.getNumBucketsTotal());
+  auto outType =
+      RankedTensorType::get({b, h, r, l, d}, qkType.getElementType());
+  auto lseType = RankedTensorType::get({b, h, r, l}, builder.getF32Type());
+  Value inverse = op.getDuplicateCorrection() ? sort.getInverse() : Value();
+  auto attention = SortedChunkAttentionOp::create(
+      builder, loc, outType, lseType, qk, v, sort.getPerm(), inverse, mask,
+      op.getChunkLen(), op.getChunksBefore(), op.getChunksAfter(),
+      op.getCausal(), op.getDuplicateCorrection());
+  Value rounds = UnsortOp::create(builder, loc, outType, attention.getOut(),
+                                  sort.getInverse());
+  Value lse = UnsortOp::create(builder, loc, lseType, attention.getLse(),
+                               sort.getInverse());
+  Value out =
+      CombineRoundsOp::create(builder, loc, op.getOut().getType(), rounds, lse);
+  return {out, lse};
+}
 
 void mlir::reformer::populateDecomposeLshAttentionPatterns(
     RewritePatternSet &patterns) {

@@ -7,6 +7,7 @@
 #include "mlir/Pass/Pass.h"
 
 #include "reformer/Dialect/Reformer/IR/ReformerDialect.h"
+#include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
 namespace mlir::reformer {
 
@@ -18,6 +19,15 @@ namespace mlir::reformer {
 
 /// Rewrites `lsh_attention` into its steps (static shapes only).
 void populateDecomposeLshAttentionPatterns(RewritePatternSet &patterns);
+/// Steps 2–6 of `op` (sort, chunked attention, unsort, round combination)
+/// on `qk`, `v` and `mask` with the given per-round `buckets` instead of
+/// hashing: the recomputation of a training step reuses the forward's
+/// buckets. Returns the output and the per-round log-sum-exps (sequence
+/// order). Static shapes only.
+std::pair<Value, Value> buildLshAttentionFromBuckets(OpBuilder &builder,
+                                                     LshAttentionOp op,
+                                                     Value qk, Value v,
+                                                     Value mask, Value buckets);
 /// Replaces `reversible` by its forward computation.
 void populateInlineReversiblePatterns(RewritePatternSet &patterns);
 

@@ -28,4 +28,47 @@ def RfInlineReversible : Pass<"rf-inline-reversible"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def RfDeriveTrainingStep : Pass<"rf-derive-training-step", "ModuleOp"> {
+  let summary = "Derive a compiled training step from a model's forward";
+  let description = [{
+    Adds `@train_step` next to the forward function (`forward`, returning
+    the logits): the loss, the gradient of every parameter and one
+    Adam/AdamW update, as one function.
+
+    `@train_step(tokens, targets, loss_weights, lr, step, params…, m…, v…)
+     -> (loss, params'…, m'…, v'…)`: `loss` is the weighted mean softmax
+    cross-entropy of the logits against `targets` (`loss_weights` f32
+    `[B, L]`, zero where a position does not count), `lr` and `step` are
+    the learning rate of this step and its number (from 1). Every parameter
+    that receives a gradient has Adam moments `m`, `v` (inputs named
+    `adam.m.NAME`, `adam.v.NAME`); the outputs carry the same names as the
+    inputs they replace. Parameters with no gradient (LSH rotations) are
+    inputs only.
+
+    The forward runs with reversible blocks inlined, keeping only what the
+    backward needs: the last block's outputs and the buckets of every LSH
+    attention. The backward walks the blocks in reverse and recomputes each
+    block's inputs from its outputs, `x2 = y2 − G(y1)`, `x1 = y1 − F(x2)`,
+    reusing the stored buckets (no re-hashing), so stored activations do
+    not grow with depth. Every op's gradient is a dialect op
+    (`dense_grad`, `layer_norm_grad`, `chunked_ffn_grad`,
+    `lsh_attention_grad`, …). Models must be f32.
+  }];
+  let options = [
+    Option<"forwardName", "forward", "std::string", "\"forward\"",
+           "The forward function (tokens, params… → logits)">,
+    Option<"stepName", "name", "std::string", "\"train_step\"",
+           "Name of the function to add">,
+    Option<"beta1", "beta1", "double", "0.9", "Adam β₁">,
+    Option<"beta2", "beta2", "double", "0.98", "Adam β₂">,
+    Option<"epsilon", "epsilon", "double", "1e-9", "Adam ε">,
+    Option<"weightDecay", "weight-decay", "double", "0.0",
+           "Decoupled weight decay (AdamW)">,
+  ];
+  let dependentDialects = ["::mlir::reformer::ReformerDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // REFORMER_DIALECT_REFORMER_TRANSFORMS_PASSES_TD

@@ -1,0 +1,125 @@
+// RUN: reformer-opt %s --rf-derive-training-step --split-input-file --verify-diagnostics | FileCheck %s
+
+// One reversible block (F: LSH attention, G: chunked FFN) between an
+// embedding and an LM head.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[TOK:[a-z0-9]+]]: tensor<1x32xi32> {reformer.input = "tokens"}
+// CHECK-SAME: %[[TGT:[a-z0-9]+]]: tensor<1x32xi32> {reformer.input = "targets"}
+// CHECK-SAME: %[[W:[a-z0-9]+]]: tensor<1x32xf32> {reformer.input = "loss_weights"}
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: tensor<f32> {reformer.input = "lr"}
+// CHECK-SAME: %[[STEP:[a-z0-9]+]]: tensor<f32> {reformer.input = "step"}
+// CHECK-SAME: %[[EMB:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "emb"}
+// CHECK-SAME: %[[QK:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "qk"}
+// CHECK-SAME: {reformer.param = "adam.m.emb"}
+// CHECK-SAME: {reformer.param = "adam.v.head"}
+// CHECK-SAME: -> (tensor<f32> {reformer.output = "loss"}, tensor<16x16xf32> {reformer.output = "emb"}
+// CHECK-SAME: {reformer.output = "adam.v.head"})
+//
+// Forward: the block inlined; LSH attention also returns its statistics.
+// CHECK: %[[X:.+]] = reformer.embedding %[[TOK]], %[[EMB]]
+// CHECK: %[[OUT:.+]], %[[STATS:.+]]:2 = reformer.lsh_attention {{.*}} -> (tensor<1x2x32x8xf32>, tensor<1x2x2x32xf32>, tensor<1x2x2x32xi32>)
+// CHECK: %[[Y1:.+]] = arith.addf %[[X]], %{{.*}} : tensor<1x32x16xf32>
+// CHECK: %[[G:.+]] = reformer.chunked_ffn %[[Y1]]
+// CHECK: %[[Y2:.+]] = arith.addf %[[X]], %[[G]]
+// CHECK: %[[LOGITS:.+]] = reformer.dense
+// CHECK: %[[LOSS:.+]] = reformer.softmax_cross_entropy %[[LOGITS]], %[[TGT]] weights(%[[W]])
+// CHECK: reformer.softmax_cross_entropy_grad %[[LOGITS]], %[[TGT]] weights(%[[W]])
+// CHECK: reformer.dense_grad
+//
+// Backward through the block: G(y1) recomputed, x2 = y2 − G(y1), G's
+// gradient, then F(x2) recomputed from the stored buckets (sorted again,
+// never re-hashed), x1 = y1 − F(x2), F's gradient.
+// CHECK: %[[GR:.+]] = reformer.chunked_ffn %[[Y1]]
+// CHECK: %[[X2:.+]] = arith.subf %[[Y2]], %[[GR]]
+// CHECK: reformer.chunked_ffn_grad
+// CHECK-NOT: reformer.lsh_hash
+// CHECK: reformer.bucket_sort %[[STATS]]#1
+// CHECK: reformer.sorted_chunk_attention
+// CHECK: reformer.unsort
+// CHECK: %[[LSE:.+]] = reformer.unsort
+// CHECK: %[[FOUT:.+]] = reformer.combine_rounds
+// CHECK: arith.subf %[[Y1]]
+// CHECK: reformer.lsh_attention_grad %{{.*}}, %{{.*}}, %[[FOUT]], %{{.*}} lse(%[[LSE]]) buckets(%[[STATS]]#1) {causal, chunk_len = 8 : i64, n_buckets = array<i64: 4>}
+// CHECK: reformer.embedding_grad %[[TOK]]
+// CHECK: reformer.adam_update %[[EMB]], %{{.*}}, %{{.*}}, %{{.*}}, %[[LR]], %[[STEP]] {beta2 = 0.97999999999999998 : f64, epsilon = 1.000000e-09 : f64}
+// CHECK-COUNT-6: reformer.adam_update
+// CHECK: return %[[LOSS]]
+func.func @forward(%tok: tensor<1x32xi32> {reformer.input = "tokens"},
+                   %emb: tensor<16x16xf32> {reformer.param = "emb"},
+                   %wqk: tensor<16x16xf32> {reformer.param = "qk"},
+                   %w1: tensor<16x32xf32> {reformer.param = "w1"},
+                   %b1: tensor<32xf32> {reformer.param = "b1"},
+                   %w2: tensor<32x16xf32> {reformer.param = "w2"},
+                   %b2: tensor<16xf32> {reformer.param = "b2"},
+                   %head: tensor<16x16xf32> {reformer.param = "head"}) -> tensor<1x32x16xf32> {
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  %y1, %y2 = reformer.reversible %x, %x : tensor<1x32x16xf32> f {
+  ^bb0(%in: tensor<1x32x16xf32>):
+    %p = reformer.dense %in, %wqk : (tensor<1x32x16xf32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+    %h = reformer.split_heads %p : (tensor<1x32x16xf32>) -> tensor<1x2x32x8xf32>
+    %a = reformer.lsh_attention %h, %h {causal, chunk_len = 8 : i64, n_buckets = array<i64: 4>, n_hashes = 2 : i64, seed = 3 : i64} : (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>) -> tensor<1x2x32x8xf32>
+    %m = reformer.merge_heads %a : (tensor<1x2x32x8xf32>) -> tensor<1x32x16xf32>
+    reformer.yield %m : tensor<1x32x16xf32>
+  } g {
+  ^bb0(%in: tensor<1x32x16xf32>):
+    %f = reformer.chunked_ffn %in, %w1, %b1, %w2, %b2 {activation = #reformer.activation<relu>, chunk = 8 : i64} : (tensor<1x32x16xf32>, tensor<16x32xf32>, tensor<32xf32>, tensor<32x16xf32>, tensor<16xf32>) -> tensor<1x32x16xf32>
+    reformer.yield %f : tensor<1x32x16xf32>
+  }
+  %logits = reformer.dense %y2, %head : (tensor<1x32x16xf32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  return %logits : tensor<1x32x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{rf-derive-training-step: no function @forward with a body to differentiate}}
+module {
+  func.func @other() {
+    return
+  }
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op cannot be differentiated: rf-derive-training-step supports f32 parameters only, got 'tensor<16x16xbf16>'}}
+func.func @forward(%tok: tensor<1x32xi32>, %emb: tensor<16x16xbf16>) -> tensor<1x32x16xf32> {
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xbf16>) -> tensor<1x32x16xbf16>
+  %y = arith.extf %x : tensor<1x32x16xbf16> to tensor<1x32x16xf32>
+  return %y : tensor<1x32x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op cannot be differentiated: expects (tokens [B, L], params…) -> logits [B, L, V] in one block}}
+func.func @forward(%emb: tensor<16x16xf32>) -> tensor<16x16xf32> {
+  return %emb : tensor<16x16xf32>
+}
+
+// -----
+
+func.func @forward(%tok: tensor<1x32xi32>, %emb: tensor<16x16xf32>) -> tensor<1x32x16xf32> {
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  // expected-error @+1 {{'arith.mulf' op has no gradient rule: rf-derive-training-step cannot differentiate through it}}
+  %y = arith.mulf %x, %x : tensor<1x32x16xf32>
+  return %y : tensor<1x32x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{rf-derive-training-step: @train_step exists already}}
+module {
+  func.func @forward(%tok: tensor<1x32xi32>, %emb: tensor<16x16xf32>) -> tensor<1x32x16xf32> {
+    %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+    return %x : tensor<1x32x16xf32>
+  }
+  func.func @train_step() {
+    return
+  }
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op cannot be trained: no parameter receives a gradient}}
+func.func @forward(%tok: tensor<1x32xi32>, %rot: tensor<2x8x2x2xf32>) -> tensor<1x32x16xf32> {
+  %c = arith.constant dense<1.0> : tensor<1x32x16xf32>
+  return %c : tensor<1x32x16xf32>
+}
