@@ -39,12 +39,16 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                  "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
                  "func.func(rf-unshare-fills)"},
       // Inputs stay read-only (rf-record-abi); results become out-params so
-      // the entry points take only pointers.
+      // the entry points take only pointers. The deallocation pipeline frees
+      // buffers at the end of their block; optimize-allocation-liveness
+      // moves each free to right after the buffer's last use, so a training
+      // step holds only what its backward still needs.
       {"bufferized", "one-shot-bufferize{bufferize-function-boundaries=1 "
                      "function-boundary-type-conversion=identity-layout-map},"
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
-                     "buffer-deallocation-pipeline,canonicalize"},
+                     "buffer-deallocation-pipeline,"
+                     "func.func(optimize-allocation-liveness),canonicalize"},
       // Chunk loops (scf.forall) become scf.parallel before the matmuls are
       // vectorized: matmuls inside them then stay on one core.
       {"loops", "func.func(scf-forall-to-parallel),rf-expand-strided-copies," +

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "reformer/Analysis/MemoryPlan.h"
 #include "reformer/InitReformer.h"
 #include "reformer/ModelBuilder/ModelBuilder.h"
 #include "reformer/Target/Cpu/CpuCompiler.h"
@@ -14,6 +15,8 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/Support/CommandLine.h"
@@ -58,6 +61,19 @@ static cl::opt<std::string>
             cl::init(""));
 static cl::opt<bool> emitLoss("emit-loss",
                               cl::desc("For configs: also compile @loss"));
+static cl::opt<bool> emitTrainStep(
+    "emit-train-step",
+    cl::desc("Also derive and compile @train_step (forward, backward with "
+             "reversible recomputation, Adam; rf-derive-training-step)"));
+static cl::opt<std::string> trainOptions(
+    "train-step-options",
+    cl::desc("Options of rf-derive-training-step, e.g. \"beta2=0.98 "
+             "weight-decay=0.01\""),
+    cl::init(""));
+static cl::opt<bool> printPlan(
+    "print-memory-plan",
+    cl::desc("Print each function's planned peak buffer memory (after "
+             "bufferization, before anything runs)"));
 static cl::opt<bool> parallel(
     "parallel",
     cl::desc("Run parallel loops on OpenMP threads, linking libomp "
@@ -147,6 +163,19 @@ static LogicalResult writeText(const std::string &path,
   return success();
 }
 
+/// The memory plan of every public function, on stdout.
+static LogicalResult printMemoryPlans(ModuleOp module) {
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isPrivate() || func.isExternal())
+      continue;
+    FailureOr<MemoryPlan> plan = computeMemoryPlan(func);
+    if (failed(plan))
+      return failure();
+    printMemoryPlan(*plan, func.getSymName(), llvm::outs());
+  }
+  return success();
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
   registerReformerPassesAndPipelines();
@@ -161,6 +190,15 @@ int main(int argc, char **argv) {
   if (!module)
     return fail(error);
   std::string output = outputPath.empty() ? defaultOutput(*module) : outputPath;
+  if (emitTrainStep) {
+    PassManager pm(&context);
+    if (failed(parsePassPipeline(
+            "rf-derive-training-step{" + trainOptions + "}", pm, llvm::errs())))
+      return fail("invalid --train-step-options '" + trainOptions + "'");
+    if (failed(pm.run(*module)))
+      return fail("cannot derive the training step (see the diagnostics "
+                  "above)");
+  }
 
   CpuPipelineOptions options;
   options.parallel = parallel;
@@ -200,6 +238,11 @@ int main(int argc, char **argv) {
           [&](StringRef stage, ModuleOp m) {
             if (succeeded(dumped))
               dumped = dump(stage, m);
+            if (printPlan && stage == "bufferized" && succeeded(dumped) &&
+                failed(printMemoryPlans(m))) {
+              error = "cannot plan the memory (see the diagnostics above)";
+              dumped = failure();
+            }
           },
           stopAfter)))
     return fail("the CPU pipeline failed (see the diagnostics above)");

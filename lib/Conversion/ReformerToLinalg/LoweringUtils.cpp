@@ -133,13 +133,10 @@ Value lowering::toBuffer(ImplicitLocOpBuilder &b, Value tensor) {
 Value lowering::headsBuffer(ImplicitLocOpBuilder &b, Value heads) {
   auto type = cast<RankedTensorType>(heads.getType());
   ArrayRef<int64_t> s = type.getShape();
-  // [B, L, H, D], as a buffer.
+  // The [B, L, H·D] rows under the heads, as a dense buffer.
   Value rows;
   if (auto split = heads.getDefiningOp<SplitHeadsOp>()) {
-    Value flat = toBuffer(b, split.getInput());
-    rows = memref::ExpandShapeOp::create(
-        b, MemRefType::get({s[0], s[2], s[1], s[3]}, type.getElementType()),
-        flat, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+    rows = toBuffer(b, split.getInput());
   } else if (auto transpose = heads.getDefiningOp<linalg::TransposeOp>();
              transpose && transpose.hasPureTensorSemantics() &&
              transpose.getPermutation() == ArrayRef<int64_t>{0, 2, 1, 3}) {
@@ -147,9 +144,17 @@ Value lowering::headsBuffer(ImplicitLocOpBuilder &b, Value heads) {
   } else {
     return toBuffer(b, heads);
   }
-  AffineMap swap = AffineMap::getPermutationMap(ArrayRef<unsigned>{0, 2, 1, 3},
-                                                b.getContext());
-  return memref::TransposeOp::create(b, rows, AffineMapAttr::get(swap));
+  // A strided [B, H, L, D] view. reinterpret_cast rather than
+  // memref.transpose: buffer liveness analyses follow view-like ops only, and
+  // memref.transpose is not one, so its buffer would be freed too early.
+  int64_t batch = s[0], numHeads = s[1], len = s[2], dim = s[3];
+  SmallVector<int64_t> strides = {len * numHeads * dim, dim, numHeads * dim, 1};
+  auto viewType = MemRefType::get(
+      s, type.getElementType(),
+      StridedLayoutAttr::get(b.getContext(), /*offset=*/0, strides));
+  return memref::ReinterpretCastOp::create(
+      b, viewType, rows, /*offset=*/0,
+      ArrayRef<int64_t>{batch, numHeads, len, dim}, strides);
 }
 
 Value lowering::allocBuffer(ImplicitLocOpBuilder &b, RankedTensorType type) {

@@ -339,6 +339,11 @@ struct RfDeriveTrainingStepPass
       auto [i, grad] = entryGrad;
       Type type = fwdType.getInput(i);
       Value param = entry->getArgument(kNumInputs + i - 1);
+      // Update each parameter as soon as its gradient is complete, so the
+      // gradient is freed there instead of every layer's gradients living
+      // until the end of the step.
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfterValue(grad);
       auto adam = AdamUpdateOp::create(
           b, loc, TypeRange{type, type, type},
           ValueRange{param, grad, mArgs[k], vArgs[k], lr, stepNumber},
