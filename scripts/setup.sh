@@ -10,7 +10,7 @@ llvm_prefix=/usr/lib/llvm-22
 
 packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
-  cmake ninja-build g++ lld ccache libgtest-dev libomp-dev python3
+  cmake ninja-build g++ lld ccache libgtest-dev libomp-dev python3 zlib1g-dev
 )
 
 missing=()

@@ -21,7 +21,8 @@ llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.reformer_tools_dir, config.llvm_tools_dir]
-tools = ["reformer-opt", "reformer-model", "reformer-compile", "reformer-run"]
+tools = ["reformer-opt", "reformer-model", "reformer-compile", "reformer-run",
+         "reformer-train"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
