@@ -3,6 +3,7 @@
 #include "AttentionBlocks.h"
 #include "LoweringUtils.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -139,4 +140,61 @@ Value DuplicateCount::score(ImplicitLocOpBuilder &b, Value batch, Value head,
       b, b.getF32Type(),
       arith::IndexCastOp::create(b, b.getI64Type(), outer.getResult(0)));
   return arith::NegFOp::create(b, math::LogOp::create(b, n));
+}
+
+void lowering::transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst) {
+  ArrayRef<int64_t> shape = cast<MemRefType>(src.getType()).getShape();
+  int64_t n = shape[0], m = shape[1];
+  if (n % kLanes != 0 || m % kLanes != 0) {
+    linalg::TransposeOp::create(b, src, dst, ArrayRef<int64_t>{1, 0});
+    return;
+  }
+  auto tileType = VectorType::get({kLanes, kLanes}, b.getF32Type());
+  SmallVector<bool> inBounds = {true, true};
+  Value zero = indexConst(b, 0);
+  forLoop(b, zero, indexConst(b, n), kLanes,
+          [&](ImplicitLocOpBuilder &ib, Value r0) {
+            forLoop(ib, zero, indexConst(ib, m), kLanes,
+                    [&](ImplicitLocOpBuilder &lb, Value c0) {
+                      Value tile = vector::TransferReadOp::create(
+                          lb, tileType, src, ValueRange{r0, c0},
+                          f32Const(lb, 0.0), ArrayRef<bool>(inBounds));
+                      Value flipped = vector::TransposeOp::create(
+                          lb, tile, ArrayRef<int64_t>{1, 0});
+                      vector::TransferWriteOp::create(lb, flipped, dst,
+                                                      ValueRange{c0, r0},
+                                                      ArrayRef<bool>(inBounds));
+                    });
+          });
+}
+
+void lowering::addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
+                      Value dst, ValueRange dstPrefix, int64_t dim,
+                      double scale) {
+  int64_t step = dim % kLanes == 0 ? kLanes : 1;
+  Type f32 = b.getF32Type();
+  forLoop(b, indexConst(b, 0), indexConst(b, dim), step,
+          [&](ImplicitLocOpBuilder &lb, Value e) {
+            SmallVector<Value> from(srcPrefix), to(dstPrefix);
+            from.push_back(e);
+            to.push_back(e);
+            Value factor = f32Const(lb, scale);
+            if (step == 1) {
+              Value x = memref::LoadOp::create(lb, src, from);
+              if (scale != 1.0)
+                x = arith::MulFOp::create(lb, x, factor);
+              Value acc = memref::LoadOp::create(lb, dst, to);
+              memref::StoreOp::create(lb, arith::AddFOp::create(lb, acc, x),
+                                      dst, to);
+              return;
+            }
+            auto vec = VectorType::get({kLanes}, f32);
+            Value x = vector::LoadOp::create(lb, vec, src, from);
+            if (scale != 1.0)
+              x = arith::MulFOp::create(
+                  lb, x, vector::BroadcastOp::create(lb, vec, factor));
+            Value acc = vector::LoadOp::create(lb, vec, dst, to);
+            vector::StoreOp::create(lb, arith::AddFOp::create(lb, acc, x), dst,
+                                    to);
+          });
 }

@@ -40,6 +40,16 @@ Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n);
 void storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
                       Value invNorm, int64_t d);
 
+/// `dst = srcᵀ` for f32 scratch buffers `src` [n, m] and `dst` [m, n]: in
+/// 16 × 16 register tiles when both sizes allow (element-wise transposed
+/// stores are slow scatters), else a linalg.transpose.
+void transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst);
+
+/// `dst[dstPrefix…, :] += scale · src[srcPrefix…, :]` over `dim` f32
+/// elements, 16 lanes at a time when `dim` allows.
+void addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix, Value dst,
+            ValueRange dstPrefix, int64_t dim, double scale);
+
 /// `−log N_ij` of LSH duplicate correction: N_ij counts the (query copy, key
 /// copy) windows, over all rounds, in which positions i and j meet.
 struct DuplicateCount {

@@ -24,6 +24,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
 #include <limits>
@@ -66,14 +67,15 @@ struct GradCallbacks {
 };
 
 struct GradScratch {
-  Value q, g;        ///< [c, D] query rows, scaled output gradients.
-  Value qpos, gDot;  ///< [c] positions, w_r·(do·out) per query.
-  Value k, kt, vt;   ///< [W·c, D] keys, [D, W·c] keys and values transposed.
-  Value invNorm;     ///< [W·c] key normalization.
-  Value kpos, kbias; ///< [W·c] key positions (−1: absent), score bias.
-  Value p, ds;       ///< [c, W·c] probabilities, dP then dS.
-  Value pt, dst;     ///< [W·c, c] their transposes.
-  Value dqBlock;     ///< [c, D]
+  Value q, g;             ///< [c, D] query rows, scaled output gradients.
+  Value qpos, gDot;       ///< [c] positions, w_r·(do·out) per query.
+  Value k, v;             ///< [W·c, D] keys and values as rows.
+  Value kt, vt;           ///< [D, W·c] keys and values transposed.
+  Value invNorm;          ///< [W·c] key normalization.
+  Value kpos, kbias;      ///< [W·c] key positions (−1: absent), score bias.
+  Value p, ds;            ///< [c, W·c] probabilities, dP then dS.
+  Value pt, dst;          ///< [W·c, c] their transposes.
+  Value dqBlock;          ///< [c, D]
   Value dkBlock, dvBlock; ///< [W·c, D]
 };
 
@@ -86,6 +88,7 @@ GradScratch allocGradScratch(ImplicitLocOpBuilder &b, const GradOperands &in) {
   sc.qpos = scratch(b, {c}, i32Type);
   sc.gDot = scratch(b, {c}, f32);
   sc.k = scratch(b, {w, d}, f32);
+  sc.v = scratch(b, {w, d}, f32);
   sc.kt = scratch(b, {d, w}, f32);
   sc.vt = scratch(b, {d, w}, f32);
   sc.invNorm = scratch(b, {w}, f32);
@@ -106,14 +109,30 @@ Value loadIndex(ImplicitLocOpBuilder &b, Value buffer, ValueRange at) {
                                     memref::LoadOp::create(b, buffer, at));
 }
 
+/// `rows[row, :] *= scale` (f32, 16 lanes at a time when D allows).
+void scaleRow(ImplicitLocOpBuilder &b, Value rows, Value row, int64_t dim,
+              Value scale) {
+  int64_t step = dim % kLanes == 0 ? kLanes : 1;
+  forLoop(b, indexConst(b, 0), indexConst(b, dim), step,
+          [&](ImplicitLocOpBuilder &lb, Value e) {
+            if (step == 1) {
+              Value x = memref::LoadOp::create(lb, rows, ValueRange{row, e});
+              memref::StoreOp::create(lb, arith::MulFOp::create(lb, x, scale),
+                                      rows, ValueRange{row, e});
+              return;
+            }
+            auto vec = VectorType::get({kLanes}, lb.getF32Type());
+            Value x = vector::LoadOp::create(lb, vec, rows, ValueRange{row, e});
+            x = arith::MulFOp::create(
+                lb, x, vector::BroadcastOp::create(lb, vec, scale));
+            vector::StoreOp::create(lb, x, rows, ValueRange{row, e});
+          });
+}
+
 /// `c = a · b` on scratch memrefs (a fresh accumulator).
 void blockMatmul(ImplicitLocOpBuilder &b, Value lhs, Value rhs, Value out) {
   linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{out});
   linalg::MatmulOp::create(b, ValueRange{lhs, rhs}, ValueRange{out});
-}
-
-void transpose(ImplicitLocOpBuilder &b, Value from, Value to) {
-  linalg::TransposeOp::create(b, from, to, ArrayRef<int64_t>{1, 0});
 }
 
 /// Gathers the W·c keys of the window of query chunk `qc`: positions,
@@ -162,25 +181,13 @@ void gatherWindow(ImplicitLocOpBuilder &b, const GradOperands &in,
                   in.normalizeKeys
                       ? Value(memref::LoadOp::create(ib, sc.invNorm, col))
                       : f32Const(ib, in.keyScale);
-              forLoop(
-                  ib, zero, indexConst(ib, d), 1,
-                  [&](ImplicitLocOpBuilder &lb, Value e) {
-                    Value k = arith::MulFOp::create(
-                        lb,
-                        memref::LoadOp::create(lb, sc.k, ValueRange{col, e}),
-                        scale);
-                    memref::StoreOp::create(lb, k, sc.k, ValueRange{col, e});
-                    Value v = toF32(lb, memref::LoadOp::create(
-                                            lb, in.values,
-                                            ValueRange{batch, head, safe, e}));
-                    if (exists)
-                      v = arith::SelectOp::create(lb, exists, v,
-                                                  f32Const(lb, 0.0));
-                    memref::StoreOp::create(lb, v, sc.vt, ValueRange{e, col});
-                  });
+              scaleRow(ib, sc.k, col, d, scale);
+              copyRow(ib, in.values, ValueRange{batch, head, safe}, sc.v,
+                      ValueRange{col}, d, exists);
             });
       });
-  transpose(b, sc.k, sc.kt);
+  transposeBlock(b, sc.k, sc.kt);
+  transposeBlock(b, sc.v, sc.vt);
 }
 
 /// Gathers the queries of chunk `qc`: rows, positions, the weighted output
@@ -207,38 +214,71 @@ void gatherQueries(ImplicitLocOpBuilder &b, const GradOperands &in,
                                              ValueRange{batch, head, i})),
                   sc.gDot, t);
             }
-            forLoop(ib, zero, indexConst(ib, in.headDim), 1,
-                    [&](ImplicitLocOpBuilder &lb, Value e) {
-                      Value g = toF32(lb, memref::LoadOp::create(
-                                              lb, in.resultGrad,
-                                              ValueRange{batch, head, i, e}));
-                      memref::StoreOp::create(lb,
-                                              arith::MulFOp::create(lb, g, w),
-                                              sc.g, ValueRange{t, e});
-                    });
+            copyRow(ib, in.resultGrad, ValueRange{batch, head, i}, sc.g,
+                    ValueRange{t}, in.headDim, Value());
+            if (in.weights)
+              scaleRow(ib, sc.g, t, in.headDim, w);
           });
 }
 
-/// P = softmax(mask(Q·Kᵀ)) per row, recomputed exactly as the forward does.
+/// P = softmax(mask(Q·Kᵀ)) per row, recomputed exactly as the forward does:
+/// 16 keys at a time, or one at a time when the width does not allow it or
+/// a pair term (duplicate correction) is added.
 void recomputeProbabilities(ImplicitLocOpBuilder &b, const GradOperands &in,
                             const GradCallbacks &cb, const GradScratch &sc) {
   int64_t w = in.windowChunks * in.chunk;
   blockMatmul(b, sc.q, sc.kt, sc.p);
+  int64_t lanes = (w % kLanes == 0 && !cb.extraScore) ? kLanes : 1;
+  auto vecF = VectorType::get({lanes}, b.getF32Type());
+  auto vecI = VectorType::get({lanes}, b.getI32Type());
+  auto load = [&](ImplicitLocOpBuilder &lb, Value buf, ValueRange at,
+                  VectorType type) -> Value {
+    if (lanes == 1)
+      return memref::LoadOp::create(lb, buf, at);
+    return vector::LoadOp::create(lb, type, buf, at);
+  };
+  auto store = [&](ImplicitLocOpBuilder &lb, Value x, Value buf,
+                   ValueRange at) {
+    if (lanes == 1)
+      memref::StoreOp::create(lb, x, buf, at);
+    else
+      vector::StoreOp::create(lb, x, buf, at);
+  };
+  auto splat = [&](ImplicitLocOpBuilder &lb, Value scalar) -> Value {
+    if (lanes == 1)
+      return scalar;
+    return vector::BroadcastOp::create(
+        lb, VectorType::get({lanes}, scalar.getType()), scalar);
+  };
+  auto reduce = [&](ImplicitLocOpBuilder &lb, vector::CombiningKind kind,
+                    Value x) -> Value {
+    if (lanes == 1)
+      return x;
+    return vector::ReductionOp::create(lb, kind, x,
+                                       kind == vector::CombiningKind::MAXIMUMF
+                                           ? maxFlags()
+                                           : arith::FastMathFlags::reassoc);
+  };
   Value zero = indexConst(b, 0), width = indexConst(b, w);
+  Value step = indexConst(b, lanes);
   forLoop(
       b, zero, indexConst(b, in.chunk), 1,
       [&](ImplicitLocOpBuilder &ib, Value t) {
         Value qi = memref::LoadOp::create(ib, sc.qpos, t);
         Value qIndex = arith::IndexCastOp::create(ib, ib.getIndexType(), qi);
+        Value qiv = splat(ib, qi);
+        Value masked = splat(ib, f32Const(ib, kMaskedScore));
+        Value self = splat(ib, f32Const(ib, kSelfScore));
         auto maxLoop = scf::ForOp::create(
-            ib, zero, width, indexConst(ib, 1),
-            ValueRange{f32Const(ib, -std::numeric_limits<double>::infinity())},
+            ib, zero, width, step,
+            ValueRange{splat(
+                ib, f32Const(ib, -std::numeric_limits<double>::infinity()))},
             [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
               ImplicitLocOpBuilder lb(loc, nested);
-              Value pos = memref::LoadOp::create(lb, sc.kpos, u);
+              Value pos = load(lb, sc.kpos, ValueRange{u}, vecI);
               Value x = arith::AddFOp::create(
-                  lb, memref::LoadOp::create(lb, sc.p, ValueRange{t, u}),
-                  memref::LoadOp::create(lb, sc.kbias, u));
+                  lb, load(lb, sc.p, ValueRange{t, u}, vecF),
+                  load(lb, sc.kbias, ValueRange{u}, vecF));
               if (cb.extraScore) {
                 Value j = arith::IndexCastOp::create(
                     lb, lb.getIndexType(),
@@ -251,38 +291,37 @@ void recomputeProbabilities(ImplicitLocOpBuilder &b, const GradOperands &in,
                 x = arith::SelectOp::create(
                     lb,
                     arith::CmpIOp::create(lb, arith::CmpIPredicate::sgt, pos,
-                                          qi),
-                    arith::AddFOp::create(lb, x, f32Const(lb, kMaskedScore)),
-                    x);
+                                          qiv),
+                    arith::AddFOp::create(lb, x, masked), x);
               if (in.selfMask)
                 x = arith::SelectOp::create(
                     lb,
                     arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, pos,
-                                          qi),
-                    arith::AddFOp::create(lb, x, f32Const(lb, kSelfScore)), x);
-              memref::StoreOp::create(lb, x, sc.p, ValueRange{t, u});
+                                          qiv),
+                    arith::AddFOp::create(lb, x, self), x);
+              store(lb, x, sc.p, ValueRange{t, u});
               scf::YieldOp::create(lb, ValueRange{fastMax(lb, acc[0], x)});
             });
-        Value m = maxLoop.getResult(0);
+        Value mv = splat(ib, reduce(ib, vector::CombiningKind::MAXIMUMF,
+                                    maxLoop.getResult(0)));
         auto sumLoop = scf::ForOp::create(
-            ib, zero, width, indexConst(ib, 1), ValueRange{f32Const(ib, 0.0)},
+            ib, zero, width, step, ValueRange{splat(ib, f32Const(ib, 0.0))},
             [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
               ImplicitLocOpBuilder lb(loc, nested);
               Value e = math::ExpOp::create(
-                  lb,
-                  arith::SubFOp::create(
-                      lb, memref::LoadOp::create(lb, sc.p, ValueRange{t, u}),
-                      m));
-              memref::StoreOp::create(lb, e, sc.p, ValueRange{t, u});
+                  lb, arith::SubFOp::create(
+                          lb, load(lb, sc.p, ValueRange{t, u}, vecF), mv));
+              store(lb, e, sc.p, ValueRange{t, u});
               scf::YieldOp::create(
                   lb, ValueRange{arith::AddFOp::create(lb, acc[0], e)});
             });
+        Value sum =
+            reduce(ib, vector::CombiningKind::ADD, sumLoop.getResult(0));
         Value inv =
-            arith::DivFOp::create(ib, f32Const(ib, 1.0), sumLoop.getResult(0));
-        forLoop(ib, zero, width, 1, [&](ImplicitLocOpBuilder &lb, Value u) {
-          Value p = memref::LoadOp::create(lb, sc.p, ValueRange{t, u});
-          memref::StoreOp::create(lb, arith::MulFOp::create(lb, p, inv), sc.p,
-                                  ValueRange{t, u});
+            splat(ib, arith::DivFOp::create(ib, f32Const(ib, 1.0), sum));
+        forLoop(ib, zero, width, lanes, [&](ImplicitLocOpBuilder &lb, Value u) {
+          Value p = load(lb, sc.p, ValueRange{t, u}, vecF);
+          store(lb, arith::MulFOp::create(lb, p, inv), sc.p, ValueRange{t, u});
         });
       });
 }
@@ -292,6 +331,14 @@ void recomputeProbabilities(ImplicitLocOpBuilder &b, const GradOperands &in,
 void scoreGradients(ImplicitLocOpBuilder &b, const GradOperands &in,
                     const GradScratch &sc) {
   int64_t w = in.windowChunks * in.chunk;
+  int64_t lanes = w % kLanes == 0 ? kLanes : 1;
+  auto vec = VectorType::get({lanes}, b.getF32Type());
+  auto load = [&](ImplicitLocOpBuilder &lb, Value buf, Value t,
+                  Value u) -> Value {
+    if (lanes == 1)
+      return memref::LoadOp::create(lb, buf, ValueRange{t, u});
+    return vector::LoadOp::create(lb, vec, buf, ValueRange{t, u});
+  };
   Value zero = indexConst(b, 0), width = indexConst(b, w);
   forLoop(
       b, zero, indexConst(b, in.chunk), 1,
@@ -300,26 +347,35 @@ void scoreGradients(ImplicitLocOpBuilder &b, const GradOperands &in,
         if (in.weights) {
           delta = memref::LoadOp::create(ib, sc.gDot, t);
         } else {
+          Value init = f32Const(ib, 0.0);
+          if (lanes > 1)
+            init = vector::BroadcastOp::create(ib, vec, init);
           auto dot = scf::ForOp::create(
-              ib, zero, width, indexConst(ib, 1), ValueRange{f32Const(ib, 0.0)},
+              ib, zero, width, indexConst(ib, lanes), ValueRange{init},
               [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
                 ImplicitLocOpBuilder lb(loc, nested);
-                Value pd = arith::MulFOp::create(
-                    lb, memref::LoadOp::create(lb, sc.p, ValueRange{t, u}),
-                    memref::LoadOp::create(lb, sc.ds, ValueRange{t, u}));
+                Value pd = arith::MulFOp::create(lb, load(lb, sc.p, t, u),
+                                                 load(lb, sc.ds, t, u));
                 scf::YieldOp::create(
                     lb, ValueRange{arith::AddFOp::create(lb, acc[0], pd)});
               });
           delta = dot.getResult(0);
+          if (lanes > 1)
+            delta = vector::ReductionOp::create(ib, vector::CombiningKind::ADD,
+                                                delta,
+                                                arith::FastMathFlags::reassoc);
         }
-        forLoop(ib, zero, width, 1, [&](ImplicitLocOpBuilder &lb, Value u) {
-          Value p = memref::LoadOp::create(lb, sc.p, ValueRange{t, u});
-          Value dp = memref::LoadOp::create(lb, sc.ds, ValueRange{t, u});
-          memref::StoreOp::create(
-              lb,
-              arith::MulFOp::create(lb, p,
-                                    arith::SubFOp::create(lb, dp, delta)),
-              sc.ds, ValueRange{t, u});
+        Value deltaV = lanes > 1
+                           ? Value(vector::BroadcastOp::create(ib, vec, delta))
+                           : delta;
+        forLoop(ib, zero, width, lanes, [&](ImplicitLocOpBuilder &lb, Value u) {
+          Value ds = arith::MulFOp::create(
+              lb, load(lb, sc.p, t, u),
+              arith::SubFOp::create(lb, load(lb, sc.ds, t, u), deltaV));
+          if (lanes == 1)
+            memref::StoreOp::create(lb, ds, sc.ds, ValueRange{t, u});
+          else
+            vector::StoreOp::create(lb, ds, sc.ds, ValueRange{t, u});
         });
       });
 }
@@ -339,19 +395,8 @@ void scatterAdd(ImplicitLocOpBuilder &b, Value block, Value positions,
         scf::IfOp::create(ib, present, [&](OpBuilder &nested, Location loc) {
           ImplicitLocOpBuilder tb(loc, nested);
           Value j = arith::IndexCastOp::create(tb, tb.getIndexType(), pos);
-          forLoop(
-              tb, zero, indexConst(tb, dim), 1,
-              [&](ImplicitLocOpBuilder &lb, Value e) {
-                SmallVector<Value> at = {batch, head, j, e};
-                Value x = memref::LoadOp::create(lb, block, ValueRange{r, e});
-                if (scale != 1.0)
-                  x = arith::MulFOp::create(lb, x, f32Const(lb, scale));
-                memref::StoreOp::create(
-                    lb,
-                    arith::AddFOp::create(
-                        lb, memref::LoadOp::create(lb, acc, at), x),
-                    acc, at);
-              });
+          addRow(tb, block, ValueRange{r}, acc, ValueRange{batch, head, j}, dim,
+                 scale);
           scf::YieldOp::create(tb);
         });
       });
@@ -380,8 +425,8 @@ void forEachGradBlock(ImplicitLocOpBuilder &b, const GradOperands &in,
                   recomputeProbabilities(ib, in, cb, sc);
                   blockMatmul(ib, sc.g, sc.vt, sc.ds); // dP
                   scoreGradients(ib, in, sc);
-                  transpose(ib, sc.p, sc.pt);
-                  transpose(ib, sc.ds, sc.dst);
+                  transposeBlock(ib, sc.p, sc.pt);
+                  transposeBlock(ib, sc.ds, sc.dst);
                   blockMatmul(ib, sc.pt, sc.g, sc.dvBlock);
                   blockMatmul(ib, sc.dst, sc.q, sc.dkBlock);
                   blockMatmul(ib, sc.ds, sc.k, sc.dqBlock);
