@@ -75,6 +75,10 @@ static cl::opt<double> epsilon("adam-epsilon", cl::desc("Adam ε"),
 static cl::opt<double> weightDecay("weight-decay",
                                    cl::desc("AdamW decoupled weight decay"),
                                    cl::init(0.0));
+static cl::opt<double>
+    clipNorm("clip-norm",
+             cl::desc("Clip gradients to this global L2 norm (0: off)"),
+             cl::init(0.0));
 static cl::opt<int64_t>
     evalEvery("eval-every", cl::desc("Evaluate every N steps"), cl::init(100));
 static cl::opt<int64_t> evalBatches("eval-batches",
@@ -140,6 +144,7 @@ static LogicalResult compileModel(const ModelConfig &config,
   options.beta2 = beta2;
   options.epsilon = epsilon;
   options.weightDecay = weightDecay;
+  options.clipNorm = clipNorm;
   pm.addPass(createRfDeriveTrainingStep(options));
   if (failed(pm.run(**module))) {
     error = "cannot derive the training step (see the diagnostics above)";
@@ -212,10 +217,10 @@ int main(int argc, char **argv) {
   if (kind != "duplication" && dataPath.empty())
     return fail("--task=" + kind + " needs --data=FILE");
   if (steps < 1 || evalBatches < 1 || printEvery < 1 || evalEvery < 0 ||
-      saveEvery < 0 || warmup < 0 || !(lr > 0))
+      saveEvery < 0 || warmup < 0 || !(lr > 0) || clipNorm < 0)
     return fail("--steps, --eval-batches and --print-every must be positive, "
-                "--eval-every, --save-every and --warmup non-negative, --lr "
-                "positive");
+                "--eval-every, --save-every, --warmup and --clip-norm "
+                "non-negative, --lr positive");
   if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
     return fail(outDir + ": " + ec.message());
 

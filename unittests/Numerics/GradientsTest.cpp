@@ -353,4 +353,50 @@ TEST(Gradients, AdamUpdateMatchesEquations) {
   }
 }
 
+TEST(Gradients, ClippedAdamMatchesEquations) {
+  // clip_scale over two gradients, then Adam on the scaled first one.
+  auto compiled = Compiled::fromSource(R"(
+    func.func @f(%p: tensor<6x7xf32>, %g: tensor<6x7xf32>, %h: tensor<5xf32>,
+                 %m: tensor<6x7xf32>, %v: tensor<6x7xf32>, %lr: tensor<f32>,
+                 %s: tensor<f32>)
+        -> (tensor<f32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>) {
+      %c = reformer.clip_scale %g, %h {max_norm = 2.0 : f64}
+          : (tensor<6x7xf32>, tensor<5xf32>) -> tensor<f32>
+      %p2, %m2, %v2 = reformer.adam_update %p, %g, %m, %v, %lr, %s scale(%c)
+          {beta2 = 0.98 : f64}
+          : (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>,
+             tensor<f32>, tensor<f32>, tensor<f32>)
+          -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>)
+      return %c, %p2, %m2, %v2
+          : tensor<f32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>
+    })");
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(12);
+  for (double size : {1.0, 0.01}) { // clipped, then not (norm below 2)
+    auto param = randomFloats(rng, 42, 1.0);
+    auto g = randomFloats(rng, 42, size), h = randomFloats(rng, 5, size);
+    std::vector<float> m(42, 0.0f), v(42, 0.0f), p2(42), m2(42), v2(42);
+    float lr = 0.01f, t = 1.0f, c = 0;
+    compiled->call("f", {param.data(), g.data(), h.data(), m.data(), v.data(),
+                         &lr, &t, &c, p2.data(), m2.data(), v2.data()});
+    double sq = 0;
+    for (float x : g)
+      sq += double(x) * x;
+    for (float x : h)
+      sq += double(x) * x;
+    double scale = std::min(1.0, 2.0 / (std::sqrt(sq) + 1e-6));
+    EXPECT_NEAR(c, scale, 1e-6 * scale) << "gradient size " << size;
+    Vec M(42), V(42), P(42);
+    for (size_t i = 0; i < 42; ++i) {
+      double gi = scale * g[i];
+      M[i] = 0.1 * gi;
+      V[i] = 0.02 * gi * gi;
+      P[i] = param[i] - 0.01 * ((M[i] / 0.1) / (std::sqrt(V[i] / 0.02) + 1e-8));
+    }
+    EXPECT_LE(relativeError(m2, M), 1e-5);
+    EXPECT_LE(relativeError(v2, V), 1e-5);
+    EXPECT_LE(relativeError(p2, P), 1e-5);
+  }
+}
+
 } // namespace

@@ -488,6 +488,43 @@ struct LowerAxialPosEmbeddingGrad : OpRewritePattern<AxialPosEmbeddingGradOp> {
   }
 };
 
+/// Σ g² of every gradient into one 0-D accumulator (a chain of full
+/// reductions), then the clip factor from its square root.
+struct LowerClipScale : OpRewritePattern<ClipScaleOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ClipScaleOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    Value sum = filledTensor(b, {}, 0.0);
+    for (Value grad : op.getGrads()) {
+      unsigned rank = cast<RankedTensorType>(grad.getType()).getRank();
+      SmallVector<unsigned> all;
+      for (unsigned d = 0; d < rank; ++d)
+        all.push_back(d);
+      sum = generic(b, grad, sum,
+                    {identity(ctx, rank), AffineMap::get(rank, 0, ctx)}, rank,
+                    all, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                      Value g = toF32(ib, a[0]);
+                      linalg::YieldOp::create(
+                          ib, ValueRange{arith::AddFOp::create(
+                                  ib, a[1], arith::MulFOp::create(ib, g, g),
+                                  reassocFlags(ctx))});
+                    })[0];
+    }
+    Value norm = math::SqrtOp::create(
+        b, tensor::ExtractOp::create(b, sum, ValueRange{}));
+    Value factor = arith::DivFOp::create(
+        b, f32Const(b, op.getMaxNorm().convertToDouble()),
+        arith::AddFOp::create(b, norm, f32Const(b, 1e-6)));
+    Value scale = arith::MinimumFOp::create(b, factor, f32Const(b, 1.0));
+    rewriter.replaceOp(op, tensor::FromElementsOp::create(
+                               b, RankedTensorType::get({}, b.getF32Type()),
+                               ValueRange{scale}));
+    return success();
+  }
+};
+
 struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AdamUpdateOp op,
@@ -504,6 +541,10 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
     double decay = op.getWeightDecay().convertToDouble();
     Value lr = tensor::ExtractOp::create(b, op.getLr(), ValueRange{});
     Value step = tensor::ExtractOp::create(b, op.getStep(), ValueRange{});
+    Value scale =
+        op.getScale()
+            ? Value(tensor::ExtractOp::create(b, op.getScale(), ValueRange{}))
+            : Value();
     auto correction = [&](double beta) {
       return arith::SubFOp::create(
           b, f32Const(b, 1.0),
@@ -526,6 +567,8 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
             return arith::AddFOp::create(ib, x, y).getResult();
           };
           Value p = toF32(ib, a[0]), g = toF32(ib, a[1]);
+          if (scale)
+            g = mul(g, scale);
           Value m = add(mul(f32Const(ib, beta1), a[2]),
                         mul(f32Const(ib, 1.0 - beta1), g));
           Value v = add(mul(f32Const(ib, beta2), a[3]),
@@ -548,7 +591,7 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
 } // namespace
 
 void reformer::populateGradientLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerEmbeddingGrad, LowerAxialPosEmbeddingGrad>(
+  patterns.add<LowerEmbeddingGrad, LowerAxialPosEmbeddingGrad, LowerClipScale>(
       patterns.getContext());
   patterns.add<LowerDenseGrad, LowerChunkedFfnGrad, LowerLayerNormGrad,
                LowerSoftmaxCrossEntropyGrad, LowerAdamUpdate>(

@@ -317,3 +317,19 @@ func.func @axial_pos_embedding_grad(%dy: tensor<2x10x6xf32>) -> (tensor<3x2xf32>
   %a, %b = reformer.axial_pos_embedding_grad %dy : (tensor<2x10x6xf32>) -> (tensor<3x2xf32>, tensor<4x4xf32>)
   return %a, %b : tensor<3x2xf32>, tensor<4x4xf32>
 }
+
+// -----
+
+// The clip factor: one 0-D sum of squares carried through a full reduction
+// per gradient, then min(1, max_norm / (sqrt(sum) + 1e-6)).
+// CHECK-LABEL: func.func @clip_scale
+// CHECK: %[[S0:.+]] = linalg.generic {{.*}} iterator_types = ["reduction"]} ins(%arg0 : tensor<16xf32>) outs(%{{.*}} : tensor<f32>)
+// CHECK: %[[S1:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "reduction"]} ins(%arg1 : tensor<4x4xf32>) outs(%[[S0]] : tensor<f32>)
+// CHECK: %[[SUM:.+]] = tensor.extract %[[S1]][]
+// CHECK: %[[NORM:.+]] = math.sqrt %[[SUM]]
+// CHECK: arith.minimumf
+// CHECK: tensor.from_elements
+func.func @clip_scale(%g: tensor<16xf32>, %h: tensor<4x4xf32>) -> tensor<f32> {
+  %s = reformer.clip_scale %g, %h {max_norm = 1.0 : f64} : (tensor<16xf32>, tensor<4x4xf32>) -> tensor<f32>
+  return %s : tensor<f32>
+}

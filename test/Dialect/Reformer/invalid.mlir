@@ -1023,3 +1023,19 @@ func.func @f(%dy: tensor<2x12x6xf32>) {
   %a, %b = reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xf32>) -> (tensor<3x3xf32>, tensor<4x4xf32>)
   return
 }
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'reformer.clip_scale' op expects at least one gradient}}
+  %s = reformer.clip_scale {max_norm = 1.0 : f64} : () -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<4xf32>) {
+  // expected-error @+1 {{'reformer.clip_scale' op expects a positive max_norm, got 0.000000e+00}}
+  %s = reformer.clip_scale %g {max_norm = 0.0 : f64} : (tensor<4xf32>) -> tensor<f32>
+  return
+}

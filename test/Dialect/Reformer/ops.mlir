@@ -166,3 +166,12 @@ func.func @embedding_grads(%tok: tensor<2x12xi32>, %dy: tensor<2x12x6xbf16>) {
   %d0, %d1 = reformer.axial_pos_embedding_grad %dy : (tensor<2x12x6xbf16>) -> (tensor<3x2xf32>, tensor<4x4xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @clipped_adam
+func.func @clipped_adam(%p: tensor<16xf32>, %g: tensor<16xf32>, %h: tensor<4x4xf32>, %lr: tensor<f32>) {
+  // CHECK: %[[S:.+]] = reformer.clip_scale %{{.*}}, %{{.*}} {max_norm = 1.000000e+00 : f64} : (tensor<16xf32>, tensor<4x4xf32>) -> tensor<f32>
+  %s = reformer.clip_scale %g, %h {max_norm = 1.0 : f64} : (tensor<16xf32>, tensor<4x4xf32>) -> tensor<f32>
+  // CHECK: reformer.adam_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} scale(%[[S]]) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<f32>, tensor<f32>, tensor<f32>)
+  %a, %b, %c = reformer.adam_update %p, %g, %p, %p, %lr, %lr scale(%s) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<f32>, tensor<f32>, tensor<f32>) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}

@@ -1,4 +1,11 @@
 // RUN: reformer-opt %s --rf-derive-training-step --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: reformer-opt %s --rf-derive-training-step="clip-norm=0.5" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CLIP
+
+// With clip-norm, every update waits for the clip factor of all gradients.
+// CLIP-LABEL: func.func @train_step
+// CLIP: reformer.embedding_grad
+// CLIP-NEXT: %[[S:.+]] = reformer.clip_scale %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {max_norm = 5.000000e-01 : f64}
+// CLIP-COUNT-7: reformer.adam_update {{.*}} scale(%[[S]])
 
 // One reversible block (F: LSH attention, G: chunked FFN) between an
 // embedding and an LM head.

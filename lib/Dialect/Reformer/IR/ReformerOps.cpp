@@ -475,6 +475,15 @@ LogicalResult SoftmaxCrossEntropyGradOp::verify() {
   return verifyGradient(op, "logits_grad", getLogitsGrad(), logits);
 }
 
+LogicalResult ClipScaleOp::verify() {
+  if (getGrads().empty())
+    return emitOpError("expects at least one gradient");
+  double maxNorm = getMaxNorm().convertToDouble();
+  if (!(maxNorm > 0.0))
+    return emitOpError() << "expects a positive max_norm, got " << maxNorm;
+  return success();
+}
+
 LogicalResult AdamUpdateOp::verify() {
   Operation *op = getOperation();
   for (auto [name, beta] : {std::make_pair("beta1", getBeta1()),

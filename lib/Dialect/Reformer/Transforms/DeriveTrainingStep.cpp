@@ -335,19 +335,32 @@ struct RfDeriveTrainingStepPass
       mArgs.push_back(entry->addArgument(fwdType.getInput(i), loc));
     for (auto [i, grad] : trainable)
       vArgs.push_back(entry->addArgument(fwdType.getInput(i), loc));
+    // Clipping needs every gradient first: scale them all at the end.
+    Value scale;
+    if (clipNorm > 0.0) {
+      SmallVector<Value> grads;
+      for (auto [i, grad] : trainable)
+        grads.push_back(grad);
+      scale = ClipScaleOp::create(b, loc, scalar, grads,
+                                  b.getF64FloatAttr(clipNorm));
+    }
     for (auto [k, entryGrad] : llvm::enumerate(trainable)) {
       auto [i, grad] = entryGrad;
       Type type = fwdType.getInput(i);
       Value param = entry->getArgument(kNumInputs + i - 1);
-      // Update each parameter as soon as its gradient is complete, so the
-      // gradient is freed there instead of every layer's gradients living
-      // until the end of the step.
+      SmallVector<Value> operands = {param,    grad, mArgs[k],
+                                     vArgs[k], lr,   stepNumber};
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointAfterValue(grad);
-      auto adam = AdamUpdateOp::create(
-          b, loc, TypeRange{type, type, type},
-          ValueRange{param, grad, mArgs[k], vArgs[k], lr, stepNumber},
-          adamAttrs);
+      if (scale) {
+        operands.push_back(scale);
+      } else {
+        // Update each parameter as soon as its gradient is complete, so the
+        // gradient is freed there instead of every layer's gradients living
+        // until the end of the step.
+        b.setInsertionPointAfterValue(grad);
+      }
+      auto adam = AdamUpdateOp::create(b, loc, TypeRange{type, type, type},
+                                       operands, adamAttrs);
       newParams.push_back(adam.getNewParam());
       newM.push_back(adam.getNewM());
       newV.push_back(adam.getNewV());

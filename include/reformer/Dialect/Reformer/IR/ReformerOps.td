@@ -656,11 +656,29 @@ def Reformer_AxialPosEmbeddingGradOp
   let hasVerifier = 1;
 }
 
+def Reformer_ClipScaleOp : Reformer_Op<"clip_scale", [Pure]> {
+  let summary = "the factor that clips gradients to a global norm";
+  let description = [{
+    `scale = min(1, max_norm / (sqrt(Σ_t Σ_i grads_t[i]²) + 1e-6))` over
+    every element of every operand: multiplying all gradients by it clips
+    their global L2 norm to `max_norm` (as `optax.clip_by_global_norm` and
+    trax do). A 0-D f32 tensor.
+  }];
+  let arguments = (ins Variadic<Reformer_FloatTensor>:$grads,
+                       F64Attr:$max_norm);
+  let results = (outs Reformer_F32Tensor0D:$scale);
+  let assemblyFormat = [{
+    $grads attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Reformer_AdamUpdateOp : Reformer_Op<"adam_update", [Pure]> {
   let summary = "one Adam / AdamW step of a parameter";
   let description = [{
-    With `t = step` (counted from 1) and the learning rate `lr` of this step
-    (the schedule is computed by the caller):
+    With `t = step` (counted from 1), the learning rate `lr` of this step
+    (the schedule is computed by the caller) and `g = scale · grad` (`scale`
+    an optional 0-D factor, e.g. from `reformer.clip_scale`; 1 without):
     `m' = β1·m + (1 − β1)·g`, `v' = β2·v + (1 − β2)·g²`,
     `param' = param − lr · (m'/(1 − β1ᵗ) / (sqrt(v'/(1 − β2ᵗ)) + epsilon) +
     weight_decay · param)` — decoupled weight decay (AdamW); Adam with
@@ -672,6 +690,7 @@ def Reformer_AdamUpdateOp : Reformer_Op<"adam_update", [Pure]> {
                        Reformer_FloatTensor:$v,
                        Reformer_F32Tensor0D:$lr,
                        Reformer_F32Tensor0D:$step,
+                       Optional<Reformer_F32Tensor0D>:$scale,
                        DefaultValuedAttr<F64Attr, "0.9">:$beta1,
                        DefaultValuedAttr<F64Attr, "0.999">:$beta2,
                        DefaultValuedAttr<F64Attr, "1.0e-8">:$epsilon,
@@ -680,7 +699,8 @@ def Reformer_AdamUpdateOp : Reformer_Op<"adam_update", [Pure]> {
                       Reformer_FloatTensor:$new_m,
                       Reformer_FloatTensor:$new_v);
   let assemblyFormat = [{
-    $param `,` $grad `,` $m `,` $v `,` $lr `,` $step attr-dict `:`
+    $param `,` $grad `,` $m `,` $v `,` $lr `,` $step
+    (`scale` `(` $scale^ `)`)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;

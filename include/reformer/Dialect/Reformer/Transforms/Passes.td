@@ -43,7 +43,10 @@ def RfDeriveTrainingStep : Pass<"rf-derive-training-step", "ModuleOp"> {
     that receives a gradient has Adam moments `m`, `v` (inputs named
     `adam.m.NAME`, `adam.v.NAME`); the outputs carry the same names as the
     inputs they replace. Parameters with no gradient (LSH rotations) are
-    inputs only.
+    inputs only. With `clip-norm`, every gradient is scaled by
+    `reformer.clip_scale` before its update, so all gradients are held
+    until the last one is known; without it, each parameter is updated as
+    soon as its gradient is complete.
 
     The forward runs with reversible blocks inlined, keeping only what the
     backward needs: the last block's outputs and the buckets of every LSH
@@ -64,6 +67,8 @@ def RfDeriveTrainingStep : Pass<"rf-derive-training-step", "ModuleOp"> {
     Option<"epsilon", "epsilon", "double", "1e-9", "Adam ε">,
     Option<"weightDecay", "weight-decay", "double", "0.0",
            "Decoupled weight decay (AdamW)">,
+    Option<"clipNorm", "clip-norm", "double", "0.0",
+           "Clip the gradients to this global L2 norm (0: no clipping)">,
   ];
   let dependentDialects = ["::mlir::reformer::ReformerDialect",
                            "::mlir::arith::ArithDialect",
