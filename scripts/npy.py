@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes or describes .npy files without numpy (tests and the demo).
 
-  npy.py write PATH DTYPE SHAPE FILL   DTYPE int32|float32, SHAPE like 1x256,
+  npy.py write PATH DTYPE SHAPE FILL   DTYPE int32|float32, SHAPE like 1x256
+                                       (or scalar),
                                        FILL range (i mod 256), const:N or
                                        bytes:FILE:MOD (FILE's bytes mod MOD,
                                        repeated as needed)
@@ -15,7 +16,7 @@ CODES = {"int32": ("<i4", "i"), "float32": ("<f4", "f")}
 
 
 def write(path, dtype, shape, fill):
-    dims = [int(d) for d in shape.split("x")]
+    dims = [] if shape == "scalar" else [int(d) for d in shape.split("x")]
     count = math.prod(dims)
     descr, fmt = CODES[dtype]
     if fill == "range":

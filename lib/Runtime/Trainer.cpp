@@ -25,8 +25,10 @@ const char *kForward = "forward";
 const char *kStepKey = "trainer.step";
 const char *kRngKey = "trainer.rng";
 
-bool isMoment(const std::string &name) {
-  return name.rfind("adam.m.", 0) == 0 || name.rfind("adam.v.", 0) == 0;
+/// Optimizer state (Adam moments, Adafactor's factored moments): starts at
+/// zero.
+bool isOptimizerState(const std::string &name) {
+  return name.rfind("adam.", 0) == 0 || name.rfind("adafactor.", 0) == 0;
 }
 
 Tensor zeros(const TensorSpec &spec) {
@@ -119,7 +121,7 @@ Status Trainer::initialize() {
   for (const ArgAbi &arg : train_->args) {
     const std::string &name = arg.spec.name;
     if (arg.kind == ArgKind::Param) {
-      if (isMoment(name))
+      if (isOptimizerState(name))
         state_[name] = zeros(arg.spec);
       else if (params.count(name))
         state_[name] = std::move(params[name]);

@@ -68,6 +68,11 @@ static cl::opt<int64_t> warmup("warmup",
                                cl::desc("Linear warmup steps, then rsqrt "
                                         "decay"),
                                cl::init(100));
+static cl::opt<std::string>
+    optimizerName("optimizer",
+                  cl::desc("adam (trax's enwik8 settings) or adafactor (the "
+                           "paper's choice)"),
+                  cl::init("adam"));
 static cl::opt<double> beta1("beta1", cl::desc("Adam β1"), cl::init(0.9));
 static cl::opt<double> beta2("beta2", cl::desc("Adam β2"), cl::init(0.98));
 static cl::opt<double> epsilon("adam-epsilon", cl::desc("Adam ε"),
@@ -145,6 +150,7 @@ static LogicalResult compileModel(const ModelConfig &config,
   options.epsilon = epsilon;
   options.weightDecay = weightDecay;
   options.clipNorm = clipNorm;
+  options.optimizer = optimizerName;
   pm.addPass(createRfDeriveTrainingStep(options));
   if (failed(pm.run(**module))) {
     error = "cannot derive the training step (see the diagnostics above)";
@@ -214,6 +220,9 @@ int main(int argc, char **argv) {
                                   : std::string(task);
   if (kind != "duplication" && kind != "bytes" && kind != "images")
     return fail("unknown --task '" + kind + "' (duplication, bytes or images)");
+  if (optimizerName != "adam" && optimizerName != "adafactor")
+    return fail("unknown --optimizer '" + optimizerName +
+                "' (adam or adafactor)");
   if (kind != "duplication" && dataPath.empty())
     return fail("--task=" + kind + " needs --data=FILE");
   if (steps < 1 || evalBatches < 1 || printEvery < 1 || evalEvery < 0 ||

@@ -353,6 +353,117 @@ TEST(Gradients, AdamUpdateMatchesEquations) {
   }
 }
 
+/// Adafactor in double precision, from the equations of the op (trax's
+/// configuration: no momentum, factored moments for rank ≥ 2, update
+/// clipping, relative step). `rows` × `cols` is the parameter with every
+/// dimension but the last flattened into rows; cols = 0: unfactored.
+struct AdafactorReference {
+  int64_t rows, cols;
+  Vec vr, vc;
+  void step(Vec &p, const std::vector<float> &g, double lr, int t) {
+    double rho = 1 - std::pow(double(t), -0.8), eps1 = 1e-30;
+    size_t n = p.size();
+    Vec u(n);
+    if (cols == 0) {
+      for (size_t i = 0; i < n; ++i) {
+        vr[i] = rho * vr[i] + (1 - rho) * (double(g[i]) * g[i] + eps1);
+        u[i] = g[i] / std::sqrt(vr[i]);
+      }
+    } else {
+      for (int64_t r = 0; r < rows; ++r) {
+        double s = 0;
+        for (int64_t c = 0; c < cols; ++c)
+          s += double(g[r * cols + c]) * g[r * cols + c] + eps1;
+        vr[r] = rho * vr[r] + (1 - rho) * s / cols;
+      }
+      for (int64_t c = 0; c < cols; ++c) {
+        double s = 0;
+        for (int64_t r = 0; r < rows; ++r)
+          s += double(g[r * cols + c]) * g[r * cols + c] + eps1;
+        vc[c] = rho * vc[c] + (1 - rho) * s / rows;
+      }
+      double meanRow = 0;
+      for (double v : vr)
+        meanRow += v / rows;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+          u[r * cols + c] =
+              g[r * cols + c] / std::sqrt(vr[r] / meanRow * vc[c]);
+    }
+    double su = 0, sp = 0;
+    for (size_t i = 0; i < n; ++i) {
+      su += u[i] * u[i];
+      sp += p[i] * p[i];
+    }
+    double denom = std::max(1.0, std::sqrt(su / n) / 1.0);
+    double scale = lr * std::max(1e-3, std::sqrt(sp / n));
+    for (size_t i = 0; i < n; ++i)
+      p[i] -= scale * u[i] / denom;
+  }
+};
+
+TEST(Gradients, AdafactorMatchesEquations) {
+  // A rank-3 parameter (rows 2·3 = 6, columns 5) and a vector.
+  auto compiled = Compiled::fromSource(R"(
+    func.func @f(%w: tensor<2x3x5xf32>, %g: tensor<2x3x5xf32>, %r: tensor<6xf32>,
+                 %c: tensor<5xf32>, %b: tensor<7xf32>, %gb: tensor<7xf32>,
+                 %vb: tensor<7xf32>, %lr: tensor<f32>, %t: tensor<f32>)
+        -> (tensor<2x3x5xf32>, tensor<6xf32>, tensor<5xf32>, tensor<7xf32>,
+            tensor<7xf32>) {
+      %w2, %r2, %c2 = reformer.adafactor_update %w, %g, %lr, %t rows(%r) cols(%c)
+          : (tensor<2x3x5xf32>, tensor<2x3x5xf32>, tensor<f32>, tensor<f32>,
+             tensor<6xf32>, tensor<5xf32>)
+          -> (tensor<2x3x5xf32>, tensor<6xf32>, tensor<5xf32>)
+      %b2, %vb2 = reformer.adafactor_update %b, %gb, %lr, %t rows(%vb)
+          : (tensor<7xf32>, tensor<7xf32>, tensor<f32>, tensor<f32>, tensor<7xf32>)
+          -> (tensor<7xf32>, tensor<7xf32>)
+      return %w2, %r2, %c2, %b2, %vb2
+          : tensor<2x3x5xf32>, tensor<6xf32>, tensor<5xf32>, tensor<7xf32>,
+            tensor<7xf32>
+    })");
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(14);
+  auto w = randomFloats(rng, 30, 1.0), b = randomFloats(rng, 7, 0.01);
+  std::vector<float> r(6, 0.0f), c(5, 0.0f), vb(7, 0.0f);
+  Vec W = toDouble(w), B = toDouble(b);
+  AdafactorReference refW{6, 5, Vec(6, 0.0), Vec(5, 0.0)};
+  AdafactorReference refB{7, 0, Vec(7, 0.0), {}};
+  for (int t = 1; t <= 3; ++t) {
+    auto g = randomFloats(rng, 30, 1.0), gb = randomFloats(rng, 7, 1.0);
+    float lr = 0.01f, step = float(t);
+    std::vector<float> w2(30), r2(6), c2(5), b2(7), vb2(7);
+    compiled->call("f", {w.data(), g.data(), r.data(), c.data(), b.data(),
+                         gb.data(), vb.data(), &lr, &step, w2.data(), r2.data(),
+                         c2.data(), b2.data(), vb2.data()});
+    Vec oldW = W, oldB = B;
+    refW.step(W, g, lr, t);
+    refB.step(B, gb, lr, t);
+    // The updates themselves, not only the (much larger) parameters.
+    auto delta = [](const std::vector<float> &now, const Vec &before) {
+      std::vector<float> d(now.size());
+      for (size_t i = 0; i < now.size(); ++i)
+        d[i] = float(double(now[i]) - before[i]);
+      return d;
+    };
+    auto expected = [](const Vec &now, const Vec &before) {
+      Vec d(now.size());
+      for (size_t i = 0; i < now.size(); ++i)
+        d[i] = now[i] - before[i];
+      return d;
+    };
+    EXPECT_LE(relativeError(r2, refW.vr), 1e-5) << "step " << t;
+    EXPECT_LE(relativeError(c2, refW.vc), 1e-5) << "step " << t;
+    EXPECT_LE(relativeError(delta(w2, oldW), expected(W, oldW)), 1e-4)
+        << "step " << t;
+    EXPECT_LE(relativeError(vb2, refB.vr), 1e-5) << "step " << t;
+    EXPECT_LE(relativeError(delta(b2, oldB), expected(B, oldB)), 1e-4)
+        << "step " << t;
+    W = toDouble(w2);
+    B = toDouble(b2);
+    w = w2, r = r2, c = c2, b = b2, vb = vb2;
+  }
+}
+
 TEST(Gradients, ClippedAdamMatchesEquations) {
   // clip_scale over two gradients, then Adam on the scaled first one.
   auto compiled = Compiled::fromSource(R"(

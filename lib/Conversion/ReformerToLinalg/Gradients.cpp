@@ -525,6 +525,188 @@ struct LowerClipScale : OpRewritePattern<ClipScaleOp> {
   }
 };
 
+/// Adafactor without materializing the update: the row and column means of
+/// g² feed the factored moments; the update u is recomputed elementwise in
+/// the reduction for rms(u) and again in the final write.
+struct LowerAdafactorUpdate : OpRewritePattern<AdafactorUpdateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AdafactorUpdateOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto type = cast<RankedTensorType>(op.getParam().getType());
+    if (!type.hasStaticShape() || type.getRank() < 1)
+      return rewriter.notifyMatchFailure(op, "needs static shapes, rank ≥ 1");
+    bool factored = bool(op.getVCol());
+    // Work on [rows, cols] (factored) or [n] (not).
+    Value param = op.getParam(), grad = op.getGrad();
+    if (factored && type.getRank() > 2) {
+      param = collapseRows(b, param);
+      grad = collapseRows(b, grad);
+    }
+    auto shape = cast<RankedTensorType>(param.getType()).getShape();
+    unsigned rank = shape.size();
+    double count = double(type.getNumElements());
+    double eps1 = op.getEpsilon1().convertToDouble();
+    double eps2 = op.getEpsilon2().convertToDouble();
+    double threshold = op.getClippingThreshold().convertToDouble();
+    Value lr = tensor::ExtractOp::create(b, op.getLr(), ValueRange{});
+    Value step = tensor::ExtractOp::create(b, op.getStep(), ValueRange{});
+    Value scale =
+        op.getScale()
+            ? Value(tensor::ExtractOp::create(b, op.getScale(), ValueRange{}))
+            : Value();
+    // ρ = 1 − t^(−decay_rate): the weight of the old moments.
+    Value rho = arith::SubFOp::create(
+        b, f32Const(b, 1.0),
+        math::PowFOp::create(
+            b, step, f32Const(b, -op.getDecayRate().convertToDouble())));
+    Value mix = arith::SubFOp::create(b, f32Const(b, 1.0), rho);
+    auto scaled = [&](ImplicitLocOpBuilder &ib, Value g) {
+      g = toF32(ib, g);
+      return scale ? arith::MulFOp::create(ib, g, scale).getResult() : g;
+    };
+    auto squared = [&](ImplicitLocOpBuilder &ib, Value g) {
+      Value s = scaled(ib, g);
+      return arith::AddFOp::create(ib, arith::MulFOp::create(ib, s, s),
+                                   f32Const(ib, eps1))
+          .getResult();
+    };
+    auto blend = [&](ImplicitLocOpBuilder &ib, Value old, Value fresh) {
+      return arith::AddFOp::create(ib, arith::MulFOp::create(ib, rho, old),
+                                   arith::MulFOp::create(ib, mix, fresh))
+          .getResult();
+    };
+    auto fullSum = [&](Value x, GenericBody body) {
+      SmallVector<unsigned> all;
+      for (unsigned d = 0; d < rank; ++d)
+        all.push_back(d);
+      return generic(b, x, filledTensor(b, {}, 0.0),
+                     {identity(ctx, rank), AffineMap::get(rank, 0, ctx)}, rank,
+                     all, body)[0];
+    };
+    auto extract = [&](Value t) -> Value {
+      return tensor::ExtractOp::create(b, t, ValueRange{});
+    };
+
+    Value newRow, newCol, meanRow;
+    if (factored) {
+      int64_t rows = shape[0], cols = shape[1];
+      auto meanOf = [&](unsigned keep, unsigned reduce, int64_t n, Value old) {
+        Value sums = generic(
+            b, grad, filledTensor(b, {shape[keep]}, 0.0),
+            {identity(ctx, 2), projection(ctx, 2, {keep})}, 2, {reduce},
+            [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+              linalg::YieldOp::create(ib, ValueRange{arith::AddFOp::create(
+                                              ib, a[1], squared(ib, a[0]))});
+            })[0];
+        return generic(
+            b, ValueRange{old, sums},
+            emptyTensor(b, {shape[keep]}, b.getF32Type()),
+            SmallVector<AffineMap>(3, identity(ctx, 1)), 1, {},
+            [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+              Value mean =
+                  arith::MulFOp::create(ib, a[1], f32Const(ib, 1.0 / n));
+              linalg::YieldOp::create(ib, ValueRange{blend(ib, a[0], mean)});
+            })[0];
+      };
+      newRow = meanOf(0, 1, cols, op.getVRow());
+      newCol = meanOf(1, 0, rows, op.getVCol());
+      meanRow = arith::MulFOp::create(
+          b,
+          extract(generic(b, newRow, filledTensor(b, {}, 0.0),
+                          {identity(ctx, 1), AffineMap::get(1, 0, ctx)}, 1, {0},
+                          [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                            linalg::YieldOp::create(
+                                ib, ValueRange{
+                                        arith::AddFOp::create(ib, a[1], a[0])});
+                          })[0]),
+          f32Const(b, 1.0 / rows));
+    } else {
+      newRow =
+          generic(b, ValueRange{op.getVRow(), grad},
+                  emptyTensor(b, shape, b.getF32Type()),
+                  SmallVector<AffineMap>(3, identity(ctx, 1)), 1, {},
+                  [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                    linalg::YieldOp::create(
+                        ib, ValueRange{blend(ib, a[0], squared(ib, a[1]))});
+                  })[0];
+    }
+    // u = g' · rsqrt(v̂), v̂ the (factored) second moment of the element.
+    SmallVector<Value> momentInputs = {newRow};
+    SmallVector<AffineMap> momentMaps = {projection(ctx, rank, {0})};
+    if (factored) {
+      momentInputs.push_back(newCol);
+      momentMaps.push_back(projection(ctx, rank, {1}));
+    }
+    auto update = [&](ImplicitLocOpBuilder &ib, Value g, ValueRange v) {
+      Value second = v[0];
+      if (factored)
+        second = arith::MulFOp::create(
+            ib, arith::DivFOp::create(ib, v[0], meanRow), v[1]);
+      return arith::MulFOp::create(ib, scaled(ib, g),
+                                   math::RsqrtOp::create(ib, second))
+          .getResult();
+    };
+    SmallVector<Value> inputs = {grad};
+    llvm::append_range(inputs, momentInputs);
+    SmallVector<AffineMap> maps = {identity(ctx, rank)};
+    llvm::append_range(maps, momentMaps);
+    maps.push_back(AffineMap::get(rank, 0, ctx));
+    SmallVector<unsigned> all;
+    for (unsigned d = 0; d < rank; ++d)
+      all.push_back(d);
+    Value sumU2 =
+        generic(b, inputs, filledTensor(b, {}, 0.0), maps, rank, all,
+                [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  Value u = update(ib, a[0], a.drop_front().drop_back());
+                  linalg::YieldOp::create(
+                      ib, ValueRange{arith::AddFOp::create(
+                              ib, a.back(), arith::MulFOp::create(ib, u, u))});
+                })[0];
+    Value sumP2 = fullSum(param, [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+      Value p = toF32(ib, a[0]);
+      linalg::YieldOp::create(ib,
+                              ValueRange{arith::AddFOp::create(
+                                  ib, a[1], arith::MulFOp::create(ib, p, p))});
+    });
+    auto rms = [&](Value sum) -> Value {
+      return math::SqrtOp::create(
+          b, arith::MulFOp::create(b, extract(sum), f32Const(b, 1.0 / count)));
+    };
+    Value denom = arith::MaximumFOp::create(
+        b, f32Const(b, 1.0),
+        arith::MulFOp::create(b, rms(sumU2), f32Const(b, 1.0 / threshold)));
+    Value stepSize = arith::DivFOp::create(
+        b,
+        arith::MulFOp::create(
+            b, lr, arith::MaximumFOp::create(b, f32Const(b, eps2), rms(sumP2))),
+        denom);
+    Type elementType = type.getElementType();
+    SmallVector<Value> finalInputs = {param, grad};
+    llvm::append_range(finalInputs, momentInputs);
+    SmallVector<AffineMap> finalMaps = {identity(ctx, rank),
+                                        identity(ctx, rank)};
+    llvm::append_range(finalMaps, momentMaps);
+    finalMaps.push_back(identity(ctx, rank));
+    Value next = generic(
+        b, finalInputs, emptyTensor(b, shape, elementType), finalMaps, rank, {},
+        [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value u = update(ib, a[1], a.drop_front(2).drop_back());
+          Value p = arith::SubFOp::create(
+              ib, toF32(ib, a[0]), arith::MulFOp::create(ib, stepSize, u));
+          linalg::YieldOp::create(ib, ValueRange{fromF32(ib, p, elementType)});
+        })[0];
+    if (factored && type.getRank() > 2)
+      next = expandRows(b, next, type);
+    SmallVector<Value> results = {next, newRow};
+    if (factored)
+      results.push_back(newCol);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
 struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AdamUpdateOp op,
@@ -591,8 +773,8 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
 } // namespace
 
 void reformer::populateGradientLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerEmbeddingGrad, LowerAxialPosEmbeddingGrad, LowerClipScale>(
-      patterns.getContext());
+  patterns.add<LowerEmbeddingGrad, LowerAxialPosEmbeddingGrad, LowerClipScale,
+               LowerAdafactorUpdate>(patterns.getContext());
   patterns.add<LowerDenseGrad, LowerChunkedFfnGrad, LowerLayerNormGrad,
                LowerSoftmaxCrossEntropyGrad, LowerAdamUpdate>(
       patterns.getContext());

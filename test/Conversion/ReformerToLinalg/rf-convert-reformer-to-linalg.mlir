@@ -333,3 +333,25 @@ func.func @clip_scale(%g: tensor<16xf32>, %h: tensor<4x4xf32>) -> tensor<f32> {
   %s = reformer.clip_scale %g, %h {max_norm = 1.0 : f64} : (tensor<16xf32>, tensor<4x4xf32>) -> tensor<f32>
   return %s : tensor<f32>
 }
+
+// -----
+
+// Adafactor: row and column means of g² (two reductions) blend into the
+// factored moments; Σu² (for the update clipping) and Σp² (for the
+// relative step) are full reductions that recompute u elementwise; the
+// final write recomputes u again instead of materializing it.
+// CHECK-LABEL: func.func @adafactor
+// CHECK: math.powf
+// CHECK: %[[ROWSUM:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%arg1 : tensor<4x8xf32>)
+// CHECK: %[[VR:.+]] = linalg.generic {{.*}} ins(%arg2, %[[ROWSUM]] : tensor<4xf32>, tensor<4xf32>)
+// CHECK: %[[COLSUM:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%arg1 : tensor<4x8xf32>)
+// CHECK: %[[VC:.+]] = linalg.generic {{.*}} ins(%arg3, %[[COLSUM]] : tensor<8xf32>, tensor<8xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "reduction"]} ins(%arg1, %[[VR]], %[[VC]]
+// CHECK: math.rsqrt
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "reduction"]} ins(%arg0 : tensor<4x8xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} ins(%arg0, %arg1, %[[VR]], %[[VC]]
+// CHECK: return %{{.*}}, %[[VR]], %[[VC]]
+func.func @adafactor(%w: tensor<4x8xf32>, %g: tensor<4x8xf32>, %r: tensor<4xf32>, %c: tensor<8xf32>, %lr: tensor<f32>, %t: tensor<f32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>) {
+  %w2, %r2, %c2 = reformer.adafactor_update %w, %g, %lr, %t rows(%r) cols(%c) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  return %w2, %r2, %c2 : tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>
+}

@@ -1039,3 +1039,67 @@ func.func @f(%g: tensor<4xf32>) {
   %s = reformer.clip_scale %g {max_norm = 0.0 : f64} : (tensor<4xf32>) -> tensor<f32>
   return
 }
+
+// -----
+
+func.func @f(%w: tensor<4x8xf32>, %r: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects a v_col operand for a parameter of rank 2 (factored moments)}}
+  %a, %b = reformer.adafactor_update %w, %w, %lr, %lr rows(%r) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>) -> (tensor<4x8xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%b: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects no v_col operand for a parameter of rank 1 (unfactored moments)}}
+  %a, %c, %d = reformer.adafactor_update %b, %b, %lr, %lr rows(%b) cols(%b) : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<4x8xf32>, %r: tensor<8xf32>, %c: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects v_row of shape [4], got [8]}}
+  %a, %b, %d = reformer.adafactor_update %w, %w, %lr, %lr rows(%r) cols(%c) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<4x8xf32>, %r: tensor<4xf32>, %c: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects v_col of shape [8], got [4]}}
+  %a, %b, %d = reformer.adafactor_update %w, %w, %lr, %lr rows(%r) cols(%c) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<4x8xf32>, %r: tensor<4xf32>, %c: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects no new_v_col result without v_col}}
+  %a, %b, %d = reformer.adafactor_update %c, %c, %lr, %lr rows(%c) : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<4x8xf32>, %r: tensor<4xf32>, %c: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects a new_v_col result with v_col}}
+  %a, %b = reformer.adafactor_update %w, %w, %lr, %lr rows(%r) cols(%c) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects a positive decay_rate, got 0.000000e+00}}
+  %a, %b = reformer.adafactor_update %c, %c, %lr, %lr rows(%c) {decay_rate = 0.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<8xf32>, %lr: tensor<f32>) {
+  // expected-error @+1 {{'reformer.adafactor_update' op expects a non-negative epsilon2, got -1.000000e+00}}
+  %a, %b = reformer.adafactor_update %c, %c, %lr, %lr rows(%c) {epsilon2 = -1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
+  return
+}

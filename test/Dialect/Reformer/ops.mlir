@@ -175,3 +175,12 @@ func.func @clipped_adam(%p: tensor<16xf32>, %g: tensor<16xf32>, %h: tensor<4x4xf
   %a, %b, %c = reformer.adam_update %p, %g, %p, %p, %lr, %lr scale(%s) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<f32>, tensor<f32>, tensor<f32>) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @adafactor
+func.func @adafactor(%w: tensor<4x8xf32>, %b: tensor<8xf32>, %r: tensor<4xf32>, %lr: tensor<f32>) {
+  // CHECK: reformer.adafactor_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} rows(%{{.*}}) cols(%{{.*}}) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  %w2, %r2, %c2 = reformer.adafactor_update %w, %w, %lr, %lr rows(%r) cols(%b) {decay_rate = 0.8 : f64, epsilon2 = 1.0e-3 : f64} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  // CHECK: reformer.adafactor_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} rows(%{{.*}}) scale(%{{.*}}) : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>, tensor<f32>) -> (tensor<8xf32>, tensor<8xf32>)
+  %b2, %v2 = reformer.adafactor_update %b, %b, %lr, %lr rows(%b) scale(%lr) : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>, tensor<f32>) -> (tensor<8xf32>, tensor<8xf32>)
+  return
+}

@@ -1,6 +1,23 @@
 // RUN: reformer-opt %s --rf-derive-training-step --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: reformer-opt %s --rf-derive-training-step="clip-norm=0.5" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=CLIP
 
+// RUN: reformer-opt %s --rf-derive-training-step="optimizer=adafactor" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=AFACT
+// RUN: not reformer-opt %s --rf-derive-training-step="optimizer=sgd" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADOPT
+// BADOPT: rf-derive-training-step: unknown optimizer 'sgd' (adam or adafactor)
+
+// Adafactor keeps factored moments: rows and columns for matrices, one
+// vector for vectors.
+// AFACT-LABEL: func.func @train_step
+// AFACT-SAME: {reformer.param = "adafactor.vr.emb"}
+// AFACT-SAME: %[[B2R:[a-z0-9]+]]: tensor<16xf32> {reformer.param = "adafactor.vr.b2"}
+// AFACT-SAME: %[[HEADR:[a-z0-9]+]]: tensor<16xf32> {reformer.param = "adafactor.vr.head"}
+// AFACT-SAME: %[[HEADC:[a-z0-9]+]]: tensor<16xf32> {reformer.param = "adafactor.vc.head"}
+// AFACT-SAME: {reformer.output = "adafactor.vc.head"})
+// AFACT: reformer.dense_grad
+// AFACT-NEXT: reformer.adafactor_update {{.*}} rows(%[[HEADR]]) cols(%[[HEADC]]) : (tensor<16x16xf32>
+// AFACT: reformer.adafactor_update {{.*}} rows(%[[B2R]]) : (tensor<16xf32>
+// AFACT-NOT: reformer.adam_update
+
 // With clip-norm, every update waits for the clip factor of all gradients.
 // CLIP-LABEL: func.func @train_step
 // CLIP: reformer.embedding_grad

@@ -601,3 +601,48 @@ LogicalResult AxialPosEmbeddingGradOp::verify() {
   ArrayRef<int64_t> dy = shapeOf(getResultGrad());
   return verifyAxialWeights(getOperation(), getWeightGrads(), dy[1], dy[2]);
 }
+
+LogicalResult AdafactorUpdateOp::verify() {
+  Operation *op = getOperation();
+  for (auto [name, value, lowest] :
+       {std::make_tuple("decay_rate", getDecayRate(), 0.0),
+        std::make_tuple("epsilon1", getEpsilon1(), 0.0),
+        std::make_tuple("clipping_threshold", getClippingThreshold(), 0.0)})
+    if (!(value.convertToDouble() > lowest))
+      return emitOpError() << "expects a positive " << name << ", got "
+                           << value.convertToDouble();
+  if (getEpsilon2().convertToDouble() < 0.0)
+    return emitOpError() << "expects a non-negative epsilon2, got "
+                         << getEpsilon2().convertToDouble();
+  ArrayRef<int64_t> p = shapeOf(getParam());
+  if (failed(verifyShape(op, "grad", getGrad().getType(), p)) ||
+      failed(verifyLike(op, "new_param", getNewParam(), getParam())))
+    return failure();
+  // Factored moments: rows (every dimension but the last) and columns.
+  SmallVector<int64_t> rows = {p.empty() ? 1 : p[0]};
+  if (p.size() >= 2) {
+    int64_t r = 1;
+    for (int64_t d : p.drop_back())
+      r = isDynamic(d) || isDynamic(r) ? kAnyDim : r * d;
+    rows = {r};
+  }
+  if (p.size() >= 2 && !getVCol())
+    return emitOpError("expects a v_col operand for a parameter of rank ")
+           << p.size() << " (factored moments)";
+  if (p.size() < 2 && getVCol())
+    return emitOpError("expects no v_col operand for a parameter of rank ")
+           << p.size() << " (unfactored moments)";
+  if (failed(verifyGradient(op, "v_row", getVRow(), rows)) ||
+      failed(verifyGradient(op, "new_v_row", getNewVRow(), rows)))
+    return failure();
+  if (Value col = getVCol()) {
+    if (!getNewVCol())
+      return emitOpError("expects a new_v_col result with v_col");
+    if (failed(verifyGradient(op, "v_col", col, {p.back()})) ||
+        failed(verifyGradient(op, "new_v_col", getNewVCol(), {p.back()})))
+      return failure();
+  } else if (getNewVCol()) {
+    return emitOpError("expects no new_v_col result without v_col");
+  }
+  return success();
+}

@@ -225,6 +225,11 @@ struct RfDeriveTrainingStepPass
                          << forwardName << " with a body to differentiate";
       return signalPassFailure();
     }
+    if (optimizer != "adam" && optimizer != "adafactor") {
+      module.emitError() << "rf-derive-training-step: unknown optimizer '"
+                         << optimizer << "' (adam or adafactor)";
+      return signalPassFailure();
+    }
     if (failed(checkForward(forward)))
       return signalPassFailure();
     if (module.lookupSymbol(stepName)) {
@@ -313,15 +318,17 @@ struct RfDeriveTrainingStepPass
       return failure();
 
     // One Adam step per trainable parameter.
-    SmallVector<Value> newParams, newM, newV;
+    SmallVector<Value> newParams;
     SmallVector<std::string> trained;
     SmallVector<NamedAttribute> adamAttrs = {
         b.getNamedAttr("beta1", b.getF64FloatAttr(beta1)),
         b.getNamedAttr("beta2", b.getF64FloatAttr(beta2)),
         b.getNamedAttr("epsilon", b.getF64FloatAttr(epsilon)),
         b.getNamedAttr("weight_decay", b.getF64FloatAttr(weightDecay))};
-    // Trainable parameters are those that receive a gradient; their
-    // moments follow the parameters, all m's, then all v's.
+    // Trainable parameters are those that receive a gradient. Their
+    // optimizer state follows the parameters, one group per kind of state
+    // (Adam: all m's, then all v's; Adafactor: all row moments, then the
+    // column moments of the parameters of rank ≥ 2).
     SmallVector<std::pair<unsigned, Value>> trainable;
     for (unsigned i = 1; i < fwdType.getNumInputs(); ++i)
       if (Value grad = builder.gradientOf(forward.getArgument(i)))
@@ -329,12 +336,38 @@ struct RfDeriveTrainingStepPass
     if (trainable.empty())
       return forward.emitOpError("cannot be trained: no parameter receives a "
                                  "gradient");
-    unsigned numMoments = trainable.size();
-    SmallVector<Value> mArgs, vArgs;
-    for (auto [i, grad] : trainable)
-      mArgs.push_back(entry->addArgument(fwdType.getInput(i), loc));
-    for (auto [i, grad] : trainable)
-      vArgs.push_back(entry->addArgument(fwdType.getInput(i), loc));
+    bool adafactor = optimizer == "adafactor";
+    auto stateType = [&](unsigned i, StringRef kind) -> Type {
+      auto type = cast<RankedTensorType>(fwdType.getInput(i));
+      ArrayRef<int64_t> shape = type.getShape();
+      if (!adafactor)
+        return type;
+      if (shape.size() < 2)
+        return RankedTensorType::get(shape, f32);
+      if (kind == "vc")
+        return RankedTensorType::get({shape.back()}, f32);
+      int64_t rows = 1;
+      for (int64_t d : shape.drop_back())
+        rows *= d;
+      return RankedTensorType::get({rows}, f32);
+    };
+    SmallVector<std::string> kinds = adafactor
+                                         ? SmallVector<std::string>{"vr", "vc"}
+                                         : SmallVector<std::string>{"m", "v"};
+    std::string prefix = adafactor ? "adafactor." : "adam.";
+    // state[kind][k]: the state of trainable parameter k, or null.
+    SmallVector<SmallVector<Value>> state(kinds.size());
+    SmallVector<std::string> stateNames;
+    for (auto [kind, slots] : llvm::zip(kinds, state))
+      for (auto [i, grad] : trainable) {
+        bool present =
+            !(adafactor && kind == "vc" &&
+              cast<RankedTensorType>(fwdType.getInput(i)).getRank() < 2);
+        slots.push_back(present ? entry->addArgument(stateType(i, kind), loc)
+                                : Value());
+        if (present)
+          stateNames.push_back(prefix + kind + "." + paramNames[i - 1]);
+      }
     // Clipping needs every gradient first: scale them all at the end.
     Value scale;
     if (clipNorm > 0.0) {
@@ -344,33 +377,45 @@ struct RfDeriveTrainingStepPass
       scale = ClipScaleOp::create(b, loc, scalar, grads,
                                   b.getF64FloatAttr(clipNorm));
     }
+    SmallVector<SmallVector<Value>> newState(kinds.size());
     for (auto [k, entryGrad] : llvm::enumerate(trainable)) {
       auto [i, grad] = entryGrad;
       Type type = fwdType.getInput(i);
       Value param = entry->getArgument(kNumInputs + i - 1);
-      SmallVector<Value> operands = {param,    grad, mArgs[k],
-                                     vArgs[k], lr,   stepNumber};
       OpBuilder::InsertionGuard guard(b);
-      if (scale) {
-        operands.push_back(scale);
-      } else {
-        // Update each parameter as soon as its gradient is complete, so the
-        // gradient is freed there instead of every layer's gradients living
-        // until the end of the step.
+      // Update each parameter as soon as its gradient is complete (unless
+      // clipping waits for all), so the gradient is freed there instead of
+      // every layer's gradients living until the end of the step.
+      if (!scale)
         b.setInsertionPointAfterValue(grad);
+      SmallVector<Value> operands;
+      Operation *update;
+      if (adafactor) {
+        Value row = state[0][k], col = state[1][k];
+        // trax's Adafactor for the Reformer: decay 0.8, ε1 1e-30, ε2 1e-3,
+        // update clipping at 1.
+        update = AdafactorUpdateOp::create(
+            b, loc, type, row.getType(), col ? col.getType() : Type(), param,
+            grad, lr, stepNumber, row, col, scale, llvm::APFloat(0.8),
+            llvm::APFloat(1e-30), llvm::APFloat(1e-3), llvm::APFloat(1.0));
+      } else {
+        operands = {param, grad, state[0][k], state[1][k], lr, stepNumber};
+        if (scale)
+          operands.push_back(scale);
+        update = AdamUpdateOp::create(b, loc, TypeRange{type, type, type},
+                                      operands, adamAttrs);
       }
-      auto adam = AdamUpdateOp::create(b, loc, TypeRange{type, type, type},
-                                       operands, adamAttrs);
-      newParams.push_back(adam.getNewParam());
-      newM.push_back(adam.getNewM());
-      newV.push_back(adam.getNewV());
+      newParams.push_back(update->getResult(0));
+      for (unsigned s = 0; s < kinds.size(); ++s)
+        if (state[s][k])
+          newState[s].push_back(update->getResult(1 + s));
       trained.push_back(paramNames[i - 1]);
     }
 
     SmallVector<Value> results = {loss};
     llvm::append_range(results, newParams);
-    llvm::append_range(results, newM);
-    llvm::append_range(results, newV);
+    for (SmallVector<Value> &group : newState)
+      llvm::append_range(results, group);
     func::ReturnOp::create(b, loc, results);
     step.setType(FunctionType::get(ctx, entry->getArgumentTypes(),
                                    ValueRange(results).getTypes()));
@@ -381,19 +426,14 @@ struct RfDeriveTrainingStepPass
     for (auto [i, param] : llvm::enumerate(paramNames))
       step.setArgAttr(kNumInputs + i, "reformer.param", name(param));
     unsigned base = kNumInputs + paramNames.size();
-    for (auto [k, param] : llvm::enumerate(trained)) {
-      step.setArgAttr(base + k, "reformer.param", name("adam.m." + param));
-      step.setArgAttr(base + numMoments + k, "reformer.param",
-                      name("adam.v." + param));
-    }
+    for (auto [k, stateName] : llvm::enumerate(stateNames))
+      step.setArgAttr(base + k, "reformer.param", name(stateName));
     step.setResultAttr(0, "reformer.output", name("loss"));
-    for (auto [k, param] : llvm::enumerate(trained)) {
+    for (auto [k, param] : llvm::enumerate(trained))
       step.setResultAttr(1 + k, "reformer.output", name(param));
-      step.setResultAttr(1 + numMoments + k, "reformer.output",
-                         name("adam.m." + param));
-      step.setResultAttr(1 + 2 * numMoments + k, "reformer.output",
-                         name("adam.v." + param));
-    }
+    for (auto [k, stateName] : llvm::enumerate(stateNames))
+      step.setResultAttr(1 + trained.size() + k, "reformer.output",
+                         name(stateName));
     return success();
   }
 };

@@ -706,4 +706,45 @@ def Reformer_AdamUpdateOp : Reformer_Op<"adam_update", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Reformer_AdafactorUpdateOp : Reformer_Op<"adafactor_update",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "one Adafactor step of a parameter (the paper's optimizer)";
+  let description = [{
+    Adafactor (Shazeer & Stern 2018) as trax configures it for the Reformer:
+    no momentum, factored second moments, update clipping, relative step.
+    With `t = step` (from 1), `ρ = 1 − t^(−decay_rate)`, `g' = scale · grad`
+    (`scale` optional, as for `reformer.adam_update`) and
+    `G = g'² + epsilon1`:
+    - a parameter of rank ≥ 2 `[…, R, C]` keeps factored moments
+      `v_row [R]` (`…` flattened into the rows) and `v_col [C]`:
+      `v_row' = ρ·v_row + (1 − ρ)·mean_c G`, `v_col' = ρ·v_col +
+      (1 − ρ)·mean_r G`, `u = g' / sqrt(v_row'[r] / mean(v_row') ·
+      v_col'[c])`;
+    - a rank-1 parameter keeps `v_row` of its own shape and no `v_col`:
+      `v_row' = ρ·v_row + (1 − ρ)·G`, `u = g' / sqrt(v_row')`;
+    then `u /= max(1, rms(u) / clipping_threshold)` and
+    `param' = param − lr · max(epsilon2, rms(param)) · u`. Moments are f32.
+  }];
+  let arguments = (ins Reformer_FloatTensor:$param,
+                       Reformer_FloatTensor:$grad,
+                       Reformer_F32Tensor0D:$lr,
+                       Reformer_F32Tensor0D:$step,
+                       Reformer_FloatTensor1D:$v_row,
+                       Optional<Reformer_FloatTensor1D>:$v_col,
+                       Optional<Reformer_F32Tensor0D>:$scale,
+                       DefaultValuedAttr<F64Attr, "0.8">:$decay_rate,
+                       DefaultValuedAttr<F64Attr, "1.0e-30">:$epsilon1,
+                       DefaultValuedAttr<F64Attr, "1.0e-3">:$epsilon2,
+                       DefaultValuedAttr<F64Attr, "1.0">:$clipping_threshold);
+  let results = (outs Reformer_FloatTensor:$new_param,
+                      Reformer_FloatTensor1D:$new_v_row,
+                      Optional<Reformer_FloatTensor1D>:$new_v_col);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $lr `,` $step `rows` `(` $v_row `)`
+    (`cols` `(` $v_col^ `)`)? (`scale` `(` $scale^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // REFORMER_DIALECT_REFORMER_IR_REFORMEROPS_TD

@@ -43,7 +43,9 @@ def RfDeriveTrainingStep : Pass<"rf-derive-training-step", "ModuleOp"> {
     that receives a gradient has Adam moments `m`, `v` (inputs named
     `adam.m.NAME`, `adam.v.NAME`); the outputs carry the same names as the
     inputs they replace. Parameters with no gradient (LSH rotations) are
-    inputs only. With `clip-norm`, every gradient is scaled by
+    inputs only. With `optimizer=adafactor` the state is Adafactor's
+    factored second moments instead (`adafactor.vr.NAME` for every
+    parameter, `adafactor.vc.NAME` for those of rank ≥ 2). With `clip-norm`, every gradient is scaled by
     `reformer.clip_scale` before its update, so all gradients are held
     until the last one is known; without it, each parameter is updated as
     soon as its gradient is complete.
@@ -62,6 +64,9 @@ def RfDeriveTrainingStep : Pass<"rf-derive-training-step", "ModuleOp"> {
            "The forward function (tokens, params… → logits)">,
     Option<"stepName", "name", "std::string", "\"train_step\"",
            "Name of the function to add">,
+    Option<"optimizer", "optimizer", "std::string", "\"adam\"",
+           "adam (Adam/AdamW) or adafactor (the paper's choice: factored "
+           "second moments, no momentum, update clipping, relative step)">,
     Option<"beta1", "beta1", "double", "0.9", "Adam β₁">,
     Option<"beta2", "beta2", "double", "0.98", "Adam β₂">,
     Option<"epsilon", "epsilon", "double", "1e-9", "Adam ε">,
