@@ -61,6 +61,8 @@ private:
   Value dense(Value x, StringRef weight, int64_t outDim);
   Value attention(Value x, int64_t layer);
   Value feedForward(Value x, int64_t layer);
+  /// `reformer.dropout` of a residual function's output (salt: its site).
+  Value dropout(Value x, int64_t salt);
   void residualRegion(Region &region, Type type,
                       llvm::function_ref<Value(Value)> body);
 
@@ -174,6 +176,14 @@ Value ForwardBuilder::feedForward(Value x, int64_t layer) {
       *activation);
 }
 
+Value ForwardBuilder::dropout(Value x, int64_t salt) {
+  if (c.dropout == 0.0)
+    return x;
+  return DropoutOp::create(b, loc, x.getType(), x, /*seed=*/Value(),
+                           b.getF64FloatAttr(c.dropout),
+                           b.getI64IntegerAttr(salt));
+}
+
 void ForwardBuilder::residualRegion(Region &region, Type type,
                                     llvm::function_ref<Value(Value)> body) {
   OpBuilder::InsertionGuard guard(b);
@@ -229,12 +239,17 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
   for (int64_t layer = 0; layer < c.nLayers; ++layer) {
     auto block = ReversibleOp::create(b, loc, x.getType(), x.getType(), x1, x2);
     residualRegion(block.getF(), x.getType(), [&](Value in) {
-      return attention(layerNorm(in, layerName(layer, "attention.layer_norm")),
-                       layer);
+      return dropout(
+          attention(layerNorm(in, layerName(layer, "attention.layer_norm")),
+                    layer),
+          2 * layer);
     });
     residualRegion(block.getG(), x.getType(), [&](Value in) {
-      return feedForward(
-          layerNorm(in, layerName(layer, "feed_forward.layer_norm")), layer);
+      return dropout(
+          feedForward(
+              layerNorm(in, layerName(layer, "feed_forward.layer_norm")),
+              layer),
+          2 * layer + 1);
     });
     x1 = block.getY1();
     x2 = block.getY2();

@@ -232,6 +232,7 @@ mlir::reformer::parseModelConfig(StringRef json, StringRef sourceName) {
   r.integers("axial_pos_shape", c.axialPosShape, 1, /*allowScalar=*/false);
   r.integers("axial_pos_dims", c.axialPosDims, 1, /*allowScalar=*/false);
   r.number("layer_norm_eps", c.layerNormEps);
+  r.number("dropout", c.dropout);
   r.oneOf("dtype", c.dtype, {"f32", "bf16", "f16"});
   if (Error e = r.finish())
     return std::move(e);
@@ -261,6 +262,11 @@ Error mlir::reformer::validateModelConfig(const ModelConfig &c,
           source, llvm::formatv("field 'n_buckets': every factor must be "
                                 "even, got {0}",
                                 f));
+  if (!(c.dropout >= 0.0 && c.dropout < 1.0))
+    return configError(source,
+                       llvm::formatv("field 'dropout' must lie in [0, 1), "
+                                     "got {0}",
+                                     c.dropout));
   int64_t padded = c.paddedSeqLen();
   if (c.usesAttention(AttentionKind::Lsh)) {
     int64_t window = c.lshChunksBefore + 1 + c.lshChunksAfter;

@@ -184,7 +184,8 @@ Status Trainer::save(const std::string &checkpoint) const {
 }
 
 Status Trainer::call(const FunctionAbi &function, Batch &batch, Tensor *lr,
-                     Tensor *stepNumber, Tensor *loss, Tensor *logits) {
+                     Tensor *stepNumber, Tensor *dropoutSeed, Tensor *loss,
+                     Tensor *logits) {
   std::vector<Tensor *> args;
   for (const ArgAbi &arg : function.args) {
     const std::string &name = arg.spec.name;
@@ -195,6 +196,7 @@ Status Trainer::call(const FunctionAbi &function, Batch &batch, Tensor *lr,
           : name == "loss_weights" ? &batch.weights
           : name == "lr"           ? lr
           : name == "step"         ? stepNumber
+          : name == "dropout_seed" ? dropoutSeed
                                    : nullptr;
     } else if (arg.kind == ArgKind::Param) {
       auto it = state_.find(name);
@@ -222,8 +224,15 @@ Status Trainer::step(const TokenSource &data, StepStats &out) {
   Tensor lr = scalar("lr", float(rate));
   Tensor stepNumber = scalar("step", float(t));
   Tensor loss = scalar("loss", 0.0f);
+  // Dropout masks: a seed per step, from the run's seed (so a resumed run
+  // draws the same masks).
+  Tensor dropoutSeed({"dropout_seed", DType::I64, {}});
+  *dropoutSeed.as<int64_t>() = int64_t(
+      Rng{options_.seed ^ (uint64_t(t) * 0xD1B54A32D192ED03ULL)}.next());
   auto start = std::chrono::steady_clock::now();
-  if (Status s = call(*train_, batch, &lr, &stepNumber, &loss, nullptr); !s)
+  if (Status s =
+          call(*train_, batch, &lr, &stepNumber, &dropoutSeed, &loss, nullptr);
+      !s)
     return s;
   out.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -248,7 +257,8 @@ Status Trainer::evaluate(const TokenSource &data, EvalStats &out) {
   double total = 0, weightSum = 0, correct = 0;
   for (int64_t k = 0; k < options_.evalBatches; ++k) {
     data.evalBatch(k, batch);
-    if (Status s = call(*forward_, batch, nullptr, nullptr, nullptr, &logits);
+    if (Status s =
+            call(*forward_, batch, nullptr, nullptr, nullptr, nullptr, &logits);
         !s)
       return s;
     const float *z = logits.as<float>();

@@ -353,6 +353,36 @@ TEST(Gradients, AdamUpdateMatchesEquations) {
   }
 }
 
+TEST(Gradients, DropoutMasksFollowTheSemantics) {
+  // 64 × 1000 elements: the mask of every element against the reference's
+  // implementation of the documented hash, and the kept fraction.
+  auto compiled = Compiled::fromSource(R"(
+    func.func @f(%x: tensor<64x1000xf32>, %s: tensor<i64>)
+        -> (tensor<64x1000xf32>, tensor<64x1000xf32>) {
+      %a = reformer.dropout %x seed(%s) {rate = 0.3 : f64, salt = 5 : i64}
+          : (tensor<64x1000xf32>, tensor<i64>) -> tensor<64x1000xf32>
+      %b = reformer.dropout %x seed(%s) {rate = 0.3 : f64, salt = 6 : i64}
+          : (tensor<64x1000xf32>, tensor<i64>) -> tensor<64x1000xf32>
+      return %a, %b : tensor<64x1000xf32>, tensor<64x1000xf32>
+    })");
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(15);
+  auto x = randomFloats(rng, 64000, 1.0);
+  std::vector<float> a(64000), b(64000);
+  int64_t seed = 123456789;
+  compiled->call("f", {x.data(), &seed, a.data(), b.data()});
+  Vec expected = reference::dropout(toDouble(x), 0.3, seed, 5);
+  EXPECT_LE(relativeError(a, expected), 1e-6);
+  size_t kept = 0, same = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    kept += a[i] != 0;
+    same += (a[i] != 0) == (b[i] != 0);
+  }
+  EXPECT_NEAR(double(kept) / a.size(), 0.7, 0.01);
+  // Another salt, another mask (agreement 0.7² + 0.3² = 58 % by chance).
+  EXPECT_NEAR(double(same) / a.size(), 0.58, 0.02);
+}
+
 /// Adafactor in double precision, from the equations of the op (trax's
 /// configuration: no momentum, factored moments for rank ≥ 2, update
 /// clipping, relative step). `rows` × `cols` is the parameter with every

@@ -331,6 +331,24 @@ int64_t lcm(int64_t a, int64_t b) { return a / std::gcd(a, b) * b; }
 
 } // namespace
 
+Vec dropout(const Vec &x, double rate, int64_t seed, int64_t salt) {
+  auto mix = [](uint64_t z) {
+    z ^= z >> 30;
+    z *= 0xBF58476D1CE4E5B9ULL;
+    z ^= z >> 27;
+    z *= 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  uint64_t key = uint64_t(seed) * 0x9E3779B97F4A7C15ULL ^
+                 uint64_t(salt) * 0xD1B54A32D192ED03ULL;
+  Vec y(x.size());
+  for (size_t n = 0; n < x.size(); ++n) {
+    double u = double(mix(key ^ n) >> 40) / double(1 << 24);
+    y[n] = u >= rate ? x[n] / (1 - rate) : 0.0;
+  }
+  return y;
+}
+
 Vec axialPositions(const std::vector<Vec> &weights,
                    const std::vector<int64_t> &shape,
                    const std::vector<int64_t> &dims, int64_t len) {
@@ -441,6 +459,8 @@ Vec modelForward(const ModelConfig &cfg,
     }
     Vec f = dense(attn, p(pre + "attention.output.dense.weight"), nullptr,
                   B * Lp, width, m);
+    if (cfg.dropout > 0)
+      f = dropout(f, cfg.dropout, cfg.dropoutSeed, 2 * layer);
     for (size_t e = 0; e < x1.size(); ++e)
       x1[e] += f[e]; // y1 = x1 + F(x2)
     // G: layer norm → feed-forward, on y1.
@@ -452,6 +472,8 @@ Vec modelForward(const ModelConfig &cfg,
                     p(pre + "feed_forward.output.dense.weight"),
                     p(pre + "feed_forward.output.dense.bias"), B * Lp, m,
                     cfg.dFf, cfg.activation);
+    if (cfg.dropout > 0)
+      g = dropout(g, cfg.dropout, cfg.dropoutSeed, 2 * layer + 1);
     for (size_t e = 0; e < x2.size(); ++e)
       x2[e] += g[e]; // y2 = x2 + G(y1)
   }

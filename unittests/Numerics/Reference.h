@@ -81,6 +81,11 @@ Vec axialPositions(const std::vector<Vec> &weights,
                    const std::vector<int64_t> &shape,
                    const std::vector<int64_t> &dims, int64_t len);
 
+/// Dropout as the semantics of reformer.dropout define it: element n (row-
+/// major) is kept when the top 24 bits of splitmix64(seed·φ ⊕ salt·c ⊕ n),
+/// over 2²⁴, are ≥ rate, and scaled by 1 / (1 − rate).
+Vec dropout(const Vec &x, double rate, int64_t seed, int64_t salt);
+
 /// Hyper-parameters of a whole model, the subset the reference needs.
 struct ModelConfig {
   int64_t vocab, dModel, nHeads, dHead, nLayers, dFf, seqLen, batch;
@@ -93,6 +98,10 @@ struct ModelConfig {
   std::vector<int64_t> axialShape, axialDims;
   double eps;
   int64_t hashSeed;
+  /// Dropout on every residual function's output (sites 2·layer for F,
+  /// 2·layer + 1 for G), with the step's seed.
+  double dropout = 0;
+  int64_t dropoutSeed = 0;
 };
 
 /// Logits [B, L, vocab] of the Reformer LM (trax / Hugging Face layout:

@@ -77,6 +77,7 @@ reference::ModelConfig toReference(const ModelConfig &c) {
   r.axialDims = c.axialPosDims;
   r.eps = c.layerNormEps;
   r.hashSeed = c.hashSeed;
+  r.dropout = c.dropout;
   return r;
 }
 

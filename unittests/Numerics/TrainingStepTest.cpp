@@ -108,6 +108,7 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
   for (float &w : weights)
     w = float(rng() % 3) / 2.0f;
   float lr = 0.0f, step = 1.0f;
+  int64_t dropoutSeed = 0x5EED;
 
   std::map<std::string, Vec> params;
   std::vector<std::vector<float>> buffers;
@@ -120,6 +121,7 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
                 : arg.name == "targets"      ? (void *)targets.data()
                 : arg.name == "loss_weights" ? (void *)weights.data()
                 : arg.name == "lr"           ? (void *)&lr
+                : arg.name == "dropout_seed" ? (void *)&dropoutSeed
                                              : (void *)&step;
       pointers.push_back(p);
       continue;
@@ -142,6 +144,7 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
   compiled->call("train_step", pointers);
 
   reference::ModelConfig ref = toReference(config);
+  ref.dropoutSeed = dropoutSeed;
   auto loss = [&](const std::map<std::string, Vec> &p) {
     std::vector<int64_t> tokens64(tokens.begin(), tokens.end());
     return weightedCrossEntropy(reference::modelForward(ref, p, tokens64),
@@ -188,6 +191,15 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
 
 TEST(TrainingStep, LocalAndLshLayersWithPaddingMatchFiniteDifferences) {
   checkTrainingStep(smallModel(), 0.9);
+}
+
+// With dropout the forward, the recomputation of each block's inputs and
+// the gradients must all use the same masks (the step's seed, one salt per
+// site); the reference applies the documented masks to its forward.
+TEST(TrainingStep, DropoutMasksAreReusedInTheRecomputation) {
+  ModelConfig c = smallModel();
+  c.dropout = 0.3;
+  checkTrainingStep(c, 0.9);
 }
 
 } // namespace

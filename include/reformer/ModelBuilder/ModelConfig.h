@@ -49,6 +49,9 @@ struct ModelConfig {
   std::vector<int64_t> axialPosShape; ///< Empty: no position embedding.
   std::vector<int64_t> axialPosDims;
   double layerNormEps = 1e-6;
+  /// Dropout on the output of every residual function (F and G) during
+  /// training; inference ignores it.
+  double dropout = 0.0;
   std::string dtype = "f32";
 
   int64_t headDim() const { return dHead ? dHead : dModel / nHeads; }

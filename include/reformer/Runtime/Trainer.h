@@ -76,7 +76,8 @@ public:
 private:
   Trainer() = default;
   Status call(const FunctionAbi &function, Batch &batch, Tensor *lr,
-              Tensor *stepNumber, Tensor *loss, Tensor *logits);
+              Tensor *stepNumber, Tensor *dropoutSeed, Tensor *loss,
+              Tensor *logits);
 
   std::unique_ptr<LoadedModule> module_;
   const FunctionAbi *train_ = nullptr, *forward_ = nullptr;

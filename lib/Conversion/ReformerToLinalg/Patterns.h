@@ -11,6 +11,8 @@ namespace mlir::reformer {
 void populateLayerNormAndDenseLoweringPatterns(RewritePatternSet &patterns);
 /// embedding, axial_pos_embedding, length_mask, split_heads, merge_heads.
 void populateEmbeddingAndLayoutLoweringPatterns(RewritePatternSet &patterns);
+/// dropout (seeded; the unseeded form is the identity).
+void populateDropoutLoweringPatterns(RewritePatternSet &patterns);
 /// softmax_cross_entropy.
 void populateLossLoweringPatterns(RewritePatternSet &patterns);
 /// lsh_rotations, lsh_hash, bucket_sort, unsort, combine_rounds.

@@ -24,6 +24,7 @@ void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns) {
   populateLayerNormAndDenseLoweringPatterns(patterns);
   populateEmbeddingAndLayoutLoweringPatterns(patterns);
   populateLossLoweringPatterns(patterns);
+  populateDropoutLoweringPatterns(patterns);
   populateGradientLoweringPatterns(patterns);
   populateLshStepLoweringPatterns(patterns);
   populateAttentionLoweringPatterns(patterns);

@@ -355,3 +355,22 @@ func.func @adafactor(%w: tensor<4x8xf32>, %g: tensor<4x8xf32>, %r: tensor<4xf32>
   %w2, %r2, %c2 = reformer.adafactor_update %w, %g, %lr, %t rows(%r) cols(%c) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
   return %w2, %r2, %c2 : tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>
 }
+
+// -----
+
+// Seeded dropout: one elementwise generic; the keep decision hashes (seed,
+// salt, row-major index) with splitmix64 in registers, no mask is stored.
+// CHECK-LABEL: func.func @dropout
+// CHECK: %[[SEED:.+]] = tensor.extract %arg1[]
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<2x8xf32>)
+// CHECK: linalg.index 0
+// CHECK: linalg.index 1
+// CHECK: arith.shrui
+// CHECK: arith.muli
+// CHECK: arith.uitofp
+// CHECK: arith.cmpf oge
+// CHECK: arith.select
+func.func @dropout(%x: tensor<2x8xf32>, %s: tensor<i64>) -> tensor<2x8xf32> {
+  %y = reformer.dropout %x seed(%s) {rate = 0.25 : f64, salt = 7 : i64} : (tensor<2x8xf32>, tensor<i64>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

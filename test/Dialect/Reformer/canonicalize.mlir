@@ -134,3 +134,17 @@ func.func @keep_sorted(%qk: tensor<1x2x64x8xf32>, %b: tensor<1x2x2x64xi32>)
   %ou = reformer.unsort %o, %inv : (tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xi32>) -> tensor<1x2x2x64x8xf32>
   return %ou, %l : tensor<1x2x2x64x8xf32>, tensor<1x2x2x64xf32>
 }
+
+// -----
+
+// Dropout without a seed (inference) and at rate 0 is the identity; a
+// seeded dropout stays.
+// CHECK-LABEL: func.func @dropout_folds
+// CHECK-NEXT: %[[D:.+]] = reformer.dropout %arg0 seed(%arg1)
+// CHECK-NEXT: return %arg0, %arg0, %[[D]]
+func.func @dropout_folds(%x: tensor<4xf32>, %s: tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %a = reformer.dropout %x {rate = 0.1 : f64} : (tensor<4xf32>) -> tensor<4xf32>
+  %b = reformer.dropout %x seed(%s) {rate = 0.0 : f64} : (tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  %c = reformer.dropout %x seed(%s) {rate = 0.5 : f64} : (tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  return %a, %b, %c : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}

@@ -1103,3 +1103,19 @@ func.func @f(%c: tensor<8xf32>, %lr: tensor<f32>) {
   %a, %b = reformer.adafactor_update %c, %c, %lr, %lr rows(%c) {epsilon2 = -1.0 : f64} : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+1 {{'reformer.dropout' op expects a rate in [0, 1), got 1.000000e+00}}
+  %a = reformer.dropout %x {rate = 1.0 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+1 {{'reformer.dropout' op expects result of shape [2, 8], got [8, 2]}}
+  %a = reformer.dropout %x {rate = 0.5 : f64} : (tensor<2x8xf32>) -> tensor<8x2xf32>
+  return
+}

@@ -184,3 +184,12 @@ func.func @adafactor(%w: tensor<4x8xf32>, %b: tensor<8xf32>, %r: tensor<4xf32>, 
   %b2, %v2 = reformer.adafactor_update %b, %b, %lr, %lr rows(%b) scale(%lr) : (tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>, tensor<8xf32>, tensor<f32>) -> (tensor<8xf32>, tensor<8xf32>)
   return
 }
+
+// CHECK-LABEL: func.func @dropout
+func.func @dropout(%x: tensor<2x8xf32>, %s: tensor<i64>) {
+  // CHECK: reformer.dropout %{{.*}} {rate = 1.000000e-01 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a = reformer.dropout %x {rate = 0.1 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // CHECK: reformer.dropout %{{.*}} seed(%{{.*}}) {rate = 1.000000e-01 : f64, salt = 3 : i64} : (tensor<2x8xf32>, tensor<i64>) -> tensor<2x8xf32>
+  %b = reformer.dropout %x seed(%s) {rate = 0.1 : f64, salt = 3 : i64} : (tensor<2x8xf32>, tensor<i64>) -> tensor<2x8xf32>
+  return
+}

@@ -98,6 +98,35 @@ func.func @forward(%tok: tensor<1x32xi32> {reformer.input = "tokens"},
 
 // -----
 
+// Dropout: the step takes a seed; the forward, the recomputation of F (for
+// x1 = y1 − F(x2)) and the gradient all use that seed and the site's salt,
+// so they see one mask.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[SEED:[a-z0-9]+]]: tensor<i64> {reformer.input = "dropout_seed"}
+// CHECK: %[[F:.+]] = reformer.dropout %{{.*}} seed(%[[SEED]]) {rate = 2.000000e-01 : f64, salt = 4 : i64}
+// CHECK: %[[Y1:.+]] = arith.addf %{{.*}}, %[[F]]
+// CHECK: reformer.dropout {{.*}} seed(%[[SEED]]) {rate = 2.000000e-01 : f64, salt = 4 : i64}
+// CHECK: arith.subf %[[Y1]]
+// CHECK: reformer.dropout {{.*}} seed(%[[SEED]]) {rate = 2.000000e-01 : f64, salt = 4 : i64}
+// CHECK: reformer.dense_grad
+func.func @forward(%tok: tensor<1x32xi32> {reformer.input = "tokens"},
+                   %emb: tensor<16x16xf32> {reformer.param = "emb"},
+                   %w: tensor<16x16xf32> {reformer.param = "w"}) -> tensor<1x32x16xf32> {
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  %y1, %y2 = reformer.reversible %x, %x : tensor<1x32x16xf32> f {
+  ^bb0(%in: tensor<1x32x16xf32>):
+    %p = reformer.dense %in, %w : (tensor<1x32x16xf32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+    %d = reformer.dropout %p {rate = 0.2 : f64, salt = 4 : i64} : (tensor<1x32x16xf32>) -> tensor<1x32x16xf32>
+    reformer.yield %d : tensor<1x32x16xf32>
+  } g {
+  ^bb0(%in: tensor<1x32x16xf32>):
+    reformer.yield %in : tensor<1x32x16xf32>
+  }
+  return %y2 : tensor<1x32x16xf32>
+}
+
+// -----
+
 // expected-error @+1 {{rf-derive-training-step: no function @forward with a body to differentiate}}
 module {
   func.func @other() {

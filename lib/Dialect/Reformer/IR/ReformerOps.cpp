@@ -646,3 +646,17 @@ LogicalResult AdafactorUpdateOp::verify() {
   }
   return success();
 }
+
+LogicalResult DropoutOp::verify() {
+  double rate = getRate().convertToDouble();
+  if (!(rate >= 0.0 && rate < 1.0))
+    return emitOpError() << "expects a rate in [0, 1), got " << rate;
+  return verifyLike(getOperation(), "result", getResult(), getInput());
+}
+
+OpFoldResult DropoutOp::fold(FoldAdaptor) {
+  // Inference (no seed) and rate 0 keep everything.
+  if (!getSeed() || getRate().convertToDouble() == 0.0)
+    return getInput();
+  return {};
+}

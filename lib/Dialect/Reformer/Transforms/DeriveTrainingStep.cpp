@@ -46,6 +46,8 @@ public:
   std::pair<Value, Value> lshStatistics(LshAttentionOp op) const override {
     return statistics.lookup(op);
   }
+  Value dropoutSeed() const override { return seed; }
+  void setDropoutSeed(Value value) { seed = value; }
 
   /// Emits the forward of `body` (reversible blocks inlined); returns the
   /// value of the returned operand `index`.
@@ -109,6 +111,18 @@ private:
   /// Clones a forward op; LSH attention also returns its log-sum-exps and
   /// buckets, which the backward keeps.
   void cloneForward(Operation &op) {
+    // Inference dropout (no seed) draws its mask from the step's seed, so
+    // the recomputation and the gradient see the forward's mask.
+    if (auto dropout = dyn_cast<DropoutOp>(op); dropout && !dropout.getSeed()) {
+      Value input = lookup(dropout.getInput());
+      current.map(dropout.getResult(),
+                  seed ? DropoutOp::create(
+                             b, dropout.getLoc(), dropout.getType(), input,
+                             seed, dropout.getRateAttr(), dropout.getSaltAttr())
+                             .getResult()
+                       : input);
+      return;
+    }
     auto lsh = dyn_cast<LshAttentionOp>(op);
     if (!lsh) {
       b.clone(op, current);
@@ -207,6 +221,7 @@ private:
   }
 
   OpBuilder &b;
+  Value seed;
   IRMapping current;
   DenseMap<Value, Value> adjoints;
   DenseMap<Operation *, std::pair<Value, Value>> statistics;
@@ -284,7 +299,16 @@ struct RfDeriveTrainingStepPass
                                 scalar};
     SmallVector<std::string> inputNames = {"tokens", "targets", "loss_weights",
                                            "lr", "step"};
-    constexpr unsigned kNumInputs = 5;
+    // A seed per step for the dropout masks, when the model drops out.
+    bool dropout = false;
+    forward.walk([&](DropoutOp op) {
+      dropout |= !op.getSeed() && op.getRate().convertToDouble() > 0.0;
+    });
+    if (dropout) {
+      inputs.push_back(RankedTensorType::get({}, IntegerType::get(ctx, 64)));
+      inputNames.push_back("dropout_seed");
+    }
+    const unsigned numInputs = inputs.size();
     SmallVector<std::string> paramNames;
     for (unsigned i = 1; i < fwdType.getNumInputs(); ++i) {
       inputs.push_back(fwdType.getInput(i));
@@ -303,11 +327,13 @@ struct RfDeriveTrainingStepPass
           stepNumber = entry->getArgument(4);
 
     StepBuilder builder(b);
+    if (dropout)
+      builder.setDropoutSeed(entry->getArgument(5));
     Block &body = forward.getBody().front();
     builder.bind(forward.getArgument(0), tokens);
     for (unsigned i = 1; i < fwdType.getNumInputs(); ++i)
       builder.bind(forward.getArgument(i),
-                   entry->getArgument(kNumInputs + i - 1));
+                   entry->getArgument(numInputs + i - 1));
     Value logits = builder.forward(body, 0);
     Value loss =
         SoftmaxCrossEntropyOp::create(b, loc, scalar, logits, targets, weights);
@@ -381,7 +407,7 @@ struct RfDeriveTrainingStepPass
     for (auto [k, entryGrad] : llvm::enumerate(trainable)) {
       auto [i, grad] = entryGrad;
       Type type = fwdType.getInput(i);
-      Value param = entry->getArgument(kNumInputs + i - 1);
+      Value param = entry->getArgument(numInputs + i - 1);
       OpBuilder::InsertionGuard guard(b);
       // Update each parameter as soon as its gradient is complete (unless
       // clipping waits for all), so the gradient is freed there instead of
@@ -421,11 +447,11 @@ struct RfDeriveTrainingStepPass
                                    ValueRange(results).getTypes()));
 
     auto name = [&](StringRef s) { return StringAttr::get(ctx, s); };
-    for (unsigned i = 0; i < kNumInputs; ++i)
+    for (unsigned i = 0; i < numInputs; ++i)
       step.setArgAttr(i, "reformer.input", name(inputNames[i]));
     for (auto [i, param] : llvm::enumerate(paramNames))
-      step.setArgAttr(kNumInputs + i, "reformer.param", name(param));
-    unsigned base = kNumInputs + paramNames.size();
+      step.setArgAttr(numInputs + i, "reformer.param", name(param));
+    unsigned base = numInputs + paramNames.size();
     for (auto [k, stateName] : llvm::enumerate(stateNames))
       step.setArgAttr(base + k, "reformer.param", name(stateName));
     step.setResultAttr(0, "reformer.output", name("loss"));

@@ -215,6 +215,18 @@ mlir::reformer::buildOperandGradients(OpBuilder &b, Operation *op,
                                             f32Like(o.getInput()), rules.dy);
             return success();
           })
+          .Case([&](DropoutOp o) {
+            // The same mask, from the same seed and salt, on the gradient.
+            Value seed =
+                o.getSeed() ? rules.at(o.getSeed()) : forward.dropoutSeed();
+            grads[0] =
+                seed ? DropoutOp::create(b, o.getLoc(), f32Like(o.getInput()),
+                                         rules.dy, seed, o.getRateAttr(),
+                                         o.getSaltAttr())
+                           .getResult()
+                     : rules.dy;
+            return success();
+          })
           .Case([&](arith::AddFOp o) {
             grads = {rules.dy, rules.dy};
             return success();

@@ -26,6 +26,8 @@ public:
   /// The per-round log-sum-exps and buckets that belong to the current
   /// output of `op`.
   virtual std::pair<Value, Value> lshStatistics(LshAttentionOp op) const = 0;
+  /// The seed of the step's dropout masks (null without dropout).
+  virtual Value dropoutSeed() const = 0;
 };
 
 /// Gradients of `op`'s operands, one per operand (null where none flows:

@@ -339,6 +339,36 @@ def Reformer_ChunkedFfnOp : Reformer_Op<"chunked_ffn", [Pure]> {
 // Around the blocks
 //===----------------------------------------------------------------------===//
 
+def Reformer_DropoutOp : Reformer_Op<"dropout", [Pure]> {
+  let summary = "dropout, deterministic in its seed";
+  let description = [{
+    Without `seed` (inference), the identity: it folds away. With a 0-D i64
+    `seed`, element `n` (row-major index) is kept when
+    `u(seed, salt, n) ≥ rate` and then scaled by `1 / (1 − rate)`, else set
+    to zero, where `u` is the top 24 bits, over 2²⁴, of
+    `splitmix64(seed · 0x9E3779B97F4A7C15 ⊕ salt · 0xD1B54A32D192ED03 ⊕ n)`
+    (`splitmix64(z)`: `z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27;
+    z *= 0x94D049BB133111EB; z ^= z >> 31`, on 64-bit wrapping integers).
+    The same seed and salt give the same mask on every call: a training
+    step's recomputation sees exactly the forward's mask, and the gradient
+    is the same dropout applied to the result's gradient. The model builder
+    gives every dropout a distinct `salt`; the training step supplies one
+    seed per step.
+  }];
+  let arguments = (ins Reformer_FloatTensor:$input,
+                       Optional<0DTensorOf<[I64]>>:$seed,
+                       F64Attr:$rate,
+                       DefaultValuedAttr<I64Attr, "0">:$salt);
+  let results = (outs Reformer_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`seed` `(` $seed^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+
 def Reformer_EmbeddingOp : Reformer_Op<"embedding", [Pure]> {
   let summary = "token embedding lookup";
   let description = [{
