@@ -24,29 +24,6 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
-/// ∂f/∂x[i] for every i by central differences.
-Vec finiteDifferences(const std::function<double(const Vec &)> &f, Vec x) {
-  constexpr double h = 1e-5;
-  Vec grad(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    double saved = x[i];
-    x[i] = saved + h;
-    double up = f(x);
-    x[i] = saved - h;
-    double down = f(x);
-    x[i] = saved;
-    grad[i] = (up - down) / (2 * h);
-  }
-  return grad;
-}
-
-double dot(const Vec &a, const Vec &b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    s += a[i] * b[i];
-  return s;
-}
-
 // Rows 2×5 (batch × length), K = 6 inputs, N = 7 outputs.
 constexpr int64_t kRows = 10, kK = 6, kN = 7;
 

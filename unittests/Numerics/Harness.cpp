@@ -6,11 +6,13 @@
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringExtras.h"
 
 #include "gtest/gtest.h"
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 using namespace mlir;
 
@@ -92,3 +94,64 @@ std::string tensorType(const std::vector<int64_t> &shape,
 }
 
 } // namespace harness
+
+std::vector<double> harness::finiteDifferences(
+    const std::function<double(const std::vector<double> &)> &f,
+    std::vector<double> x) {
+  constexpr double h = 1e-5;
+  std::vector<double> grad(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    double saved = x[i];
+    x[i] = saved + h;
+    double up = f(x);
+    x[i] = saved - h;
+    double down = f(x);
+    x[i] = saved;
+    grad[i] = (up - down) / (2 * h);
+  }
+  return grad;
+}
+
+double harness::dot(const std::vector<double> &a,
+                    const std::vector<double> &b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    s += a[i] * b[i];
+  return s;
+}
+
+int64_t harness::AbiArg::count() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+std::vector<harness::AbiArg> harness::argsOf(const char *manifest,
+                                             const std::string &function) {
+  std::istringstream in(manifest);
+  std::string line;
+  std::vector<AbiArg> args;
+  bool inFunction = false;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kind, name;
+    words >> kind >> name;
+    if (kind == "function") {
+      inFunction = name == function;
+      continue;
+    }
+    if (!inFunction || (kind != "input" && kind != "param" && kind != "output"))
+      continue;
+    AbiArg arg;
+    arg.kind = kind;
+    arg.name = name;
+    std::string shape;
+    words >> arg.dtype >> shape;
+    if (shape != "scalar")
+      for (llvm::StringRef d : llvm::split(shape, 'x'))
+        arg.shape.push_back(std::stoll(d.str()));
+    args.push_back(arg);
+  }
+  return args;
+}

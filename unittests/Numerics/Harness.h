@@ -9,6 +9,7 @@
 #include "mlir/IR/OwningOpRef.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -45,6 +46,22 @@ std::vector<double> toDouble(const std::vector<float> &v);
 /// elements near zero do not dominate.
 double relativeError(const std::vector<float> &actual,
                      const std::vector<double> &expected);
+
+/// ∂f/∂x[i] for every i by central differences (h = 1e-5: truncation error
+/// ~1e-10, far below the fp32 error of compiled gradients).
+std::vector<double>
+finiteDifferences(const std::function<double(const std::vector<double> &)> &f,
+                  std::vector<double> x);
+double dot(const std::vector<double> &a, const std::vector<double> &b);
+
+/// One argument of a compiled function, from the ABI manifest.
+struct AbiArg {
+  std::string kind, name, dtype; ///< kind: input, param or output.
+  std::vector<int64_t> shape;
+  int64_t count() const;
+};
+/// The arguments of `function`, in call order, from the manifest text.
+std::vector<AbiArg> argsOf(const char *manifest, const std::string &function);
 
 /// Writes the tensor type `tensor<AxBxf32>`.
 std::string tensorType(const std::vector<int64_t> &shape,

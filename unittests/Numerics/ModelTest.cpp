@@ -24,47 +24,6 @@ using namespace mlir::reformer;
 
 namespace {
 
-struct AbiArg {
-  std::string kind, name, dtype;
-  std::vector<int64_t> shape;
-  int64_t count() const {
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
-    return n;
-  }
-};
-
-/// The arguments of `function` from the manifest text.
-std::vector<AbiArg> argsOf(const char *manifest, const std::string &function) {
-  std::istringstream in(manifest);
-  std::string line;
-  std::vector<AbiArg> args;
-  bool inFunction = false;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string kind;
-    words >> kind;
-    if (kind == "function") {
-      std::string name;
-      words >> name;
-      inFunction = name == function;
-      continue;
-    }
-    if (!inFunction || (kind != "input" && kind != "param" && kind != "output"))
-      continue;
-    AbiArg arg;
-    arg.kind = kind;
-    std::string shape;
-    words >> arg.name >> arg.dtype >> shape;
-    if (shape != "scalar")
-      for (llvm::StringRef d : llvm::split(shape, 'x'))
-        arg.shape.push_back(std::stoll(d.str()));
-    args.push_back(arg);
-  }
-  return args;
-}
-
 void checkModel(const ModelConfig &config) {
   auto context = makeContext();
   BuildOptions options;

@@ -32,37 +32,6 @@ using reference::Vec;
 
 namespace {
 
-struct AbiArg {
-  std::string kind, name;
-  int64_t count = 1;
-};
-
-/// The arguments of `function` from the manifest text.
-std::vector<AbiArg> argsOf(const char *manifest, const std::string &function) {
-  std::istringstream in(manifest);
-  std::string line;
-  std::vector<AbiArg> args;
-  bool inFunction = false;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string kind, name, dtype, shape;
-    words >> kind >> name;
-    if (kind == "function") {
-      inFunction = name == function;
-      continue;
-    }
-    if (!inFunction || (kind != "input" && kind != "param" && kind != "output"))
-      continue;
-    words >> dtype >> shape;
-    AbiArg arg{kind, name};
-    if (shape != "scalar")
-      for (llvm::StringRef d : llvm::split(shape, 'x'))
-        arg.count *= std::stoll(d.str());
-    args.push_back(arg);
-  }
-  return args;
-}
-
 /// Σ w·(logsumexp(z) − z[target]) / Σ w over logits [N, V].
 double weightedCrossEntropy(const Vec &logits,
                             const std::vector<int32_t> &targets,
@@ -126,11 +95,11 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
       pointers.push_back(p);
       continue;
     }
-    std::vector<float> values(arg.count, 0.0f);
+    std::vector<float> values(arg.count(), 0.0f);
     bool moment = llvm::StringRef(arg.name).starts_with("adam.");
     if (arg.kind == "param" && !moment) {
       bool norm = llvm::StringRef(arg.name).ends_with("layer_norm.weight");
-      values = randomFloats(rng, arg.count, norm ? 0.1 : 0.3);
+      values = randomFloats(rng, arg.count(), norm ? 0.1 : 0.3);
       if (norm)
         for (float &v : values)
           v += 1.0f;

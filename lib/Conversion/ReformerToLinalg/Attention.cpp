@@ -702,15 +702,7 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     };
     // Keys of chunks outside the sequence do not exist (no wrap-around).
     auto keyPositionFn = [&](ImplicitLocOpBuilder &ib, Value kc, Value u) {
-      Value j = arith::AddIOp::create(
-          ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)), u);
-      Value exists = arith::AndIOp::create(
-          ib,
-          arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, kc,
-                                indexConst(ib, 0)),
-          arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, kc,
-                                indexConst(ib, numChunks)));
-      return std::make_pair(Value(j), Value(exists));
+      return localKeyPosition(ib, kc, u, chunk, numChunks);
     };
     auto outputRowFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t,
                            Value qi) {

@@ -198,3 +198,17 @@ void lowering::addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
                                     to);
           });
 }
+
+std::pair<Value, Value> lowering::localKeyPosition(ImplicitLocOpBuilder &b,
+                                                   Value kc, Value u,
+                                                   int64_t chunk,
+                                                   int64_t numChunks) {
+  Value j = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, kc, indexConst(b, chunk)), u);
+  Value exists = arith::AndIOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, kc, indexConst(b, 0)),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, kc,
+                            indexConst(b, numChunks)));
+  return {j, exists};
+}

@@ -50,6 +50,12 @@ void transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst);
 void addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix, Value dst,
             ValueRange dstPrefix, int64_t dim, double scale);
 
+/// Local attention's key u of key chunk `kc` (unwrapped): its position and
+/// whether it exists (chunks outside the sequence do not; no wrap-around).
+std::pair<Value, Value> localKeyPosition(ImplicitLocOpBuilder &b, Value kc,
+                                         Value u, int64_t chunk,
+                                         int64_t numChunks);
+
 /// `−log N_ij` of LSH duplicate correction: N_ij counts the (query copy, key
 /// copy) windows, over all rounds, in which positions i and j meet.
 struct DuplicateCount {

@@ -617,15 +617,7 @@ struct LowerLocalAttentionGrad : OpRewritePattern<LocalAttentionGradOp> {
     };
     // Keys of chunks outside the sequence do not exist (no wrap-around).
     auto keyFn = [&](ImplicitLocOpBuilder &ib, Value kc, Value u) {
-      Value j = arith::AddIOp::create(
-          ib, arith::MulIOp::create(ib, kc, indexConst(ib, chunk)), u);
-      Value exists = arith::AndIOp::create(
-          ib,
-          arith::CmpIOp::create(ib, arith::CmpIPredicate::sge, kc,
-                                indexConst(ib, 0)),
-          arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, kc,
-                                indexConst(ib, numChunks)));
-      return std::make_pair(Value(j), Value(exists));
+      return localKeyPosition(ib, kc, u, chunk, numChunks);
     };
     GradCallbacks cb;
     cb.query = queryFn;

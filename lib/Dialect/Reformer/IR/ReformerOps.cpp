@@ -38,11 +38,16 @@ static int64_t sortedLength(int64_t numHashes, int64_t seqLen) {
 // LshAttentionOp
 //===----------------------------------------------------------------------===//
 
-int64_t LshAttentionOp::getNumBucketsTotal() {
+/// Total buckets of factorized hashing: the product of the factors.
+static int64_t productOf(ArrayRef<int64_t> factors) {
   int64_t total = 1;
-  for (int64_t f : getNBuckets())
+  for (int64_t f : factors)
     total *= f;
   return total;
+}
+
+int64_t LshAttentionOp::getNumBucketsTotal() {
+  return productOf(getNBuckets());
 }
 
 int64_t LshAttentionOp::getRotationWidth() {
@@ -523,10 +528,7 @@ LogicalResult ChunkedFfnGradOp::verify() {
 }
 
 int64_t LshAttentionGradOp::getNumBucketsTotal() {
-  int64_t total = 1;
-  for (int64_t f : getNBuckets())
-    total *= f;
-  return total;
+  return productOf(getNBuckets());
 }
 
 LogicalResult LshAttentionGradOp::verify() {
