@@ -4,6 +4,8 @@
 
 #include <zlib.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -133,26 +135,128 @@ static uint32_t bigEndian(const uint8_t *p) {
          p[3];
 }
 
+/// Little-endian integers of a zip header.
+static uint32_t le(const uint8_t *p, int bytes) {
+  uint32_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/// The member `name` of a zip archive (stored or deflated), as written by
+/// numpy's savez / savez_compressed.
+static Status zipMember(const std::vector<uint8_t> &zip,
+                        const std::string &name, std::vector<uint8_t> &out) {
+  // The end-of-central-directory record: its signature, scanning back.
+  int64_t end = int64_t(zip.size()) - 22;
+  while (end >= 0 && le(&zip[end], 4) != 0x06054b50)
+    --end;
+  if (end < 0)
+    return Status::fail("not a zip (npz) archive");
+  uint32_t entries = le(&zip[end + 10], 2);
+  size_t at = le(&zip[end + 16], 4);
+  for (uint32_t k = 0; k < entries; ++k) {
+    if (at + 46 > zip.size() || le(&zip[at], 4) != 0x02014b50)
+      return Status::fail("corrupt zip central directory");
+    uint32_t method = le(&zip[at + 10], 2);
+    size_t packed = le(&zip[at + 20], 4), size = le(&zip[at + 24], 4);
+    size_t nameLen = le(&zip[at + 28], 2), extraLen = le(&zip[at + 30], 2),
+           commentLen = le(&zip[at + 32], 2);
+    size_t local = le(&zip[at + 42], 4);
+    std::string member(zip.begin() + at + 46, zip.begin() + at + 46 + nameLen);
+    at += 46 + nameLen + extraLen + commentLen;
+    if (member != name)
+      continue;
+    if (local + 30 > zip.size())
+      return Status::fail("corrupt zip member");
+    size_t data =
+        local + 30 + le(&zip[local + 26], 2) + le(&zip[local + 28], 2);
+    if (data + packed > zip.size())
+      return Status::fail("truncated zip member '" + name + "'");
+    out.resize(size);
+    if (method == 0) {
+      std::memcpy(out.data(), &zip[data], size);
+      return Status::ok();
+    }
+    if (method != 8)
+      return Status::fail("zip member '" + name + "' uses compression " +
+                          std::to_string(method) + " (stored or deflate only)");
+    z_stream z{};
+    inflateInit2(&z, -15); // raw deflate
+    z.next_in = const_cast<Bytef *>(&zip[data]);
+    z.avail_in = uInt(packed);
+    z.next_out = out.data();
+    z.avail_out = uInt(size);
+    int result = inflate(&z, Z_FINISH);
+    inflateEnd(&z);
+    if (result != Z_STREAM_END)
+      return Status::fail("cannot inflate zip member '" + name + "'");
+    return Status::ok();
+  }
+  return Status::fail("no member '" + name + "'");
+}
+
 Status ImagePixels::open(const std::string &path, int64_t len,
                          std::unique_ptr<ImagePixels> &out) {
   std::vector<uint8_t> bytes;
   if (!readAll(path, bytes))
     return Status::fail(path + ": cannot read");
-  // IDX: magic 0x00000803 (unsigned bytes, 3 dimensions), then the sizes.
-  if (bytes.size() < 16 || bigEndian(bytes.data()) != 0x803)
-    return Status::fail(path + ": not an IDX image file (magic 0x00000803)");
-  int64_t count = bigEndian(&bytes[4]);
-  int64_t pixels = int64_t(bigEndian(&bytes[8])) * bigEndian(&bytes[12]);
-  if (int64_t(bytes.size()) != 16 + count * pixels)
-    return Status::fail(path + ": truncated IDX file");
-  if (pixels > len)
-    return Status::fail(path + ": images have " + std::to_string(pixels) +
+  auto images = std::make_unique<ImagePixels>();
+  if (bytes.size() >= 4 && le(bytes.data(), 4) == 0x04034b50) {
+    // imagenet64's layout: an .npz whose 'data' is uint8 [N, 3·S·S], each
+    // row the R, then G, then B plane of an S × S image.
+    std::vector<uint8_t> npy;
+    if (Status s = zipMember(bytes, "data.npy", npy); !s)
+      return Status::fail(path + ": " + s.error);
+    if (npy.size() < 10 || std::memcmp(npy.data(), "\x93NUMPY", 6) != 0)
+      return Status::fail(path + ": 'data' is not an .npy array");
+    size_t headerLen = npy[6] == 1 ? le(&npy[8], 2) : le(&npy[8], 4);
+    size_t start = (npy[6] == 1 ? 10 : 12) + headerLen;
+    std::string header(npy.begin() + (npy[6] == 1 ? 10 : 12),
+                       npy.begin() + start);
+    long long n = 0, d = 0;
+    size_t shape = header.find("'shape': (");
+    if (header.find("'|u1'") == std::string::npos ||
+        header.find("'fortran_order': False") == std::string::npos ||
+        shape == std::string::npos ||
+        std::sscanf(header.c_str() + shape, "'shape': (%lld, %lld)", &n, &d) !=
+            2)
+      return Status::fail(path +
+                          ": 'data' must be a C-order uint8 array "
+                          "[N, 3·S·S], got header " +
+                          header);
+    int64_t side = int64_t(std::lround(std::sqrt(double(d) / 3)));
+    if (3 * side * side != d || start + size_t(n * d) > npy.size())
+      return Status::fail(path + ": 'data' rows of " + std::to_string(d) +
+                          " values are not 3 planes of a square image");
+    images->count_ = n;
+    images->pixelsPerImage_ = d;
+    // Raster order with the channels of a pixel together: (r, c, RGB).
+    images->pixels_.resize(size_t(n * d));
+    int64_t plane = side * side;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t p = 0; p < plane; ++p)
+        for (int64_t ch = 0; ch < 3; ++ch)
+          images->pixels_[i * d + p * 3 + ch] =
+              npy[start + i * d + ch * plane + p];
+  } else {
+    // IDX: magic 0x00000803 (unsigned bytes, 3 dimensions), then the sizes.
+    if (bytes.size() < 16 || bigEndian(bytes.data()) != 0x803)
+      return Status::fail(path + ": not an IDX image file (magic 0x00000803) "
+                                 "or an imagenet64 .npz");
+    int64_t count = bigEndian(&bytes[4]);
+    int64_t pixels = int64_t(bigEndian(&bytes[8])) * bigEndian(&bytes[12]);
+    if (int64_t(bytes.size()) != 16 + count * pixels)
+      return Status::fail(path + ": truncated IDX file");
+    images->pixels_.assign(bytes.begin() + 16, bytes.end());
+    images->count_ = count;
+    images->pixelsPerImage_ = pixels;
+  }
+  if (images->pixelsPerImage_ > len)
+    return Status::fail(path + ": images have " +
+                        std::to_string(images->pixelsPerImage_) +
                         " pixels, more than the model's sequence length " +
                         std::to_string(len));
-  auto images = std::make_unique<ImagePixels>();
-  images->pixels_.assign(bytes.begin() + 16, bytes.end());
-  images->count_ = count;
-  images->pixelsPerImage_ = pixels;
   images->len_ = len;
   out = std::move(images);
   return Status::ok();

@@ -46,8 +46,9 @@ static cl::opt<std::string>
     dataPath("data",
              cl::desc("A byte file in enwik8's format (--task=bytes; split "
                       "90/5/5 % into train/valid/test unless --train-range "
-                      "and --valid-range say otherwise), or IDX images "
-                      "(--task=images, .gz allowed)"),
+                      "and --valid-range say otherwise), or images "
+                      "(--task=images: IDX files, .gz allowed, or "
+                      "imagenet64's .npz batches)"),
              cl::init(""));
 static cl::opt<std::string>
     trainRange("train-range", cl::desc("Bytes BEGIN:END of --data to train on"),

@@ -133,6 +133,90 @@ TEST(Data, ImagesArePixelSequences) {
   EXPECT_NE(bad.error.find("not an IDX image file"), std::string::npos);
 }
 
+/// A zip archive with one member (method 0: stored, 8: raw deflate), the
+/// way numpy's savez writes an .npz.
+std::string zipWith(const std::string &name, const std::string &data,
+                    int method) {
+  std::string packed = data;
+  if (method == 8) {
+    z_stream z{};
+    deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    packed.resize(deflateBound(&z, uLong(data.size())));
+    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data.data()));
+    z.avail_in = uInt(data.size());
+    z.next_out = reinterpret_cast<Bytef *>(packed.data());
+    z.avail_out = uInt(packed.size());
+    deflate(&z, Z_FINISH);
+    packed.resize(z.total_out);
+    deflateEnd(&z);
+  }
+  auto le = [](std::string &out, uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+      out.push_back(char(v >> (8 * i)));
+  };
+  uint32_t crc = uint32_t(crc32(0, reinterpret_cast<const Bytef *>(data.data()),
+                                uInt(data.size())));
+  std::string zip;
+  le(zip, 0x04034b50, 4);
+  le(zip, 20, 2), le(zip, 0, 2), le(zip, method, 2), le(zip, 0, 4);
+  le(zip, crc, 4), le(zip, uint32_t(packed.size()), 4);
+  le(zip, uint32_t(data.size()), 4), le(zip, uint32_t(name.size()), 2);
+  le(zip, 0, 2);
+  zip += name + packed;
+  uint32_t central = uint32_t(zip.size());
+  le(zip, 0x02014b50, 4);
+  le(zip, 20, 2), le(zip, 20, 2), le(zip, 0, 2), le(zip, method, 2);
+  le(zip, 0, 4), le(zip, crc, 4), le(zip, uint32_t(packed.size()), 4);
+  le(zip, uint32_t(data.size()), 4), le(zip, uint32_t(name.size()), 2);
+  le(zip, 0, 2), le(zip, 0, 2), le(zip, 0, 2), le(zip, 0, 2), le(zip, 0, 4);
+  le(zip, 0, 4);
+  zip += name;
+  uint32_t centralSize = uint32_t(zip.size()) - central;
+  le(zip, 0x06054b50, 4);
+  le(zip, 0, 2), le(zip, 0, 2), le(zip, 1, 2), le(zip, 1, 2);
+  le(zip, centralSize, 4), le(zip, central, 4), le(zip, 0, 2);
+  return zip;
+}
+
+TEST(Data, Imagenet64NpzIsRasterOrderRgb) {
+  // Two 2 × 2 images as R, G, B planes: value = 100·image + 10·channel +
+  // pixel.
+  std::string npy = "\x93NUMPY";
+  npy += std::string("\x01\x00", 2);
+  std::string header =
+      "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 12), }";
+  header += std::string(64 - (10 + header.size() + 1) % 64, ' ') + "\n";
+  npy.push_back(char(header.size()));
+  npy.push_back(0);
+  npy += header;
+  for (int image = 0; image < 2; ++image)
+    for (int ch = 0; ch < 3; ++ch)
+      for (int p = 0; p < 4; ++p)
+        npy.push_back(char(100 * image + 10 * ch + p));
+  for (int method : {0, 8}) {
+    std::string path = tempPath("images" + std::to_string(method) + ".npz");
+    std::ofstream(path, std::ios::binary) << zipWith("data.npy", npy, method);
+    std::unique_ptr<ImagePixels> images;
+    Status opened = ImagePixels::open(path, 16, images);
+    ASSERT_TRUE(opened) << opened.error;
+    EXPECT_EQ(images->count(), 2);
+    Batch batch(1, 16);
+    images->evalBatch(1, batch);
+    const int32_t *y = batch.targets.as<int32_t>();
+    // Pixel p's R, G, B, then the next pixel's.
+    for (int p = 0; p < 4; ++p)
+      for (int ch = 0; ch < 3; ++ch)
+        EXPECT_EQ(y[3 * p + ch], 100 + 10 * ch + p) << method;
+    EXPECT_EQ(batch.weights.as<float>()[12], 0.0f);
+  }
+  std::string path = tempPath("other.npz");
+  std::ofstream(path, std::ios::binary) << zipWith("labels.npy", npy, 0);
+  std::unique_ptr<ImagePixels> images;
+  Status missing = ImagePixels::open(path, 16, images);
+  EXPECT_NE(missing.error.find("no member 'data.npy'"), std::string::npos)
+      << missing.error;
+}
+
 TEST(LossPlot, WritesAPng) {
   std::string path = tempPath("loss.png");
   PlotSeries train{"train", {{1, 3.0}, {2, 2.0}, {3, 1.5}}, 0x0000FF};

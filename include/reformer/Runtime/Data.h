@@ -79,7 +79,10 @@ private:
 /// Images as pixel sequences (pixel values 0–255 are the tokens, row by
 /// row; one image per sequence, padded with weight-0 zeros up to L), from
 /// IDX image files such as Fashion-MNIST's `train-images-idx3-ubyte`, plain
-/// or gzip-compressed (Debian's dataset-fashion-mnist ships `.gz`).
+/// or gzip-compressed (Debian's dataset-fashion-mnist ships `.gz`), or from
+/// imagenet64's `.npz` batches (`data`: uint8 [N, 3·64·64], R, G and B
+/// planes), read as pixels in raster order with each pixel's R, G, B
+/// together (L = 12288 for 64 × 64).
 class ImagePixels : public TokenSource {
 public:
   static Status open(const std::string &path, int64_t len,
