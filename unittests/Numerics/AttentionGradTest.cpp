@@ -88,19 +88,9 @@ TEST_P(LshAttentionGrad, MatchesFiniteDifferences) {
 
   std::mt19937 rng(99);
   std::vector<float> qk, rot;
-  for (int attempt = 0;; ++attempt) {
-    ASSERT_LT(attempt, 40) << "no unambiguous input found";
-    qk = randomFloats(rng, B * H * L * D, 1.0);
-    rot = randomFloats(rng, H * D * R * K, 1.0);
-    double margin = INFINITY;
-    for (int64_t bh = 0; bh < B * H; ++bh)
-      margin = std::min(margin,
-                        reference::lshHashMargin(slice(qk, bh, L * D),
-                                                 slice(rot, bh % H, D * R * K),
-                                                 L, D, R, cfg.nBuckets));
-    if (margin > 1e-3)
-      break;
-  }
+  ASSERT_TRUE(
+      drawUnambiguousLshInputs(rng, B, H, L, D, R, cfg.nBuckets, 1e-3, qk, rot))
+      << "no unambiguous input found";
   auto v = randomFloats(rng, B * H * L * D, 1.0);
   auto dy = randomFloats(rng, B * H * L * D, 1.0);
   std::vector<uint8_t> mask(B * L);

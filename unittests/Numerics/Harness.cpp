@@ -1,6 +1,7 @@
 //===- Harness.cpp - Compile MLIR for the CPU and call it -----------------===//
 
 #include "Harness.h"
+#include "Reference.h"
 
 #include "reformer/InitReformer.h"
 
@@ -154,4 +155,32 @@ std::vector<harness::AbiArg> harness::argsOf(const char *manifest,
     args.push_back(arg);
   }
   return args;
+}
+
+bool harness::drawUnambiguousLshInputs(std::mt19937 &rng, int64_t batch,
+                                       int64_t heads, int64_t len, int64_t dim,
+                                       int64_t rounds,
+                                       const std::vector<int64_t> &factors,
+                                       double minMargin, std::vector<float> &qk,
+                                       std::vector<float> &rot) {
+  int64_t width = 0;
+  for (int64_t f : factors)
+    width += f / 2;
+  int64_t perHead = len * dim, perRot = dim * rounds * width;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    qk = randomFloats(rng, batch * heads * perHead, 1.0);
+    rot = randomFloats(rng, heads * perRot, 1.0);
+    double margin = INFINITY;
+    for (int64_t bh = 0; bh < batch * heads; ++bh) {
+      std::vector<double> x(qk.begin() + bh * perHead,
+                            qk.begin() + (bh + 1) * perHead);
+      std::vector<double> r(rot.begin() + (bh % heads) * perRot,
+                            rot.begin() + (bh % heads + 1) * perRot);
+      margin = std::min(
+          margin, reference::lshHashMargin(x, r, len, dim, rounds, factors));
+    }
+    if (margin > minMargin)
+      return true;
+  }
+  return false;
 }

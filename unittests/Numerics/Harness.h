@@ -54,6 +54,16 @@ finiteDifferences(const std::function<double(const std::vector<double> &)> &f,
                   std::vector<double> x);
 double dot(const std::vector<double> &a, const std::vector<double> &b);
 
+/// Draws LSH inputs qk [B, H, L, D] and rotations [H, D, R, K] (N(0, 1))
+/// until no hash's best two candidates are within `minMargin` of each other
+/// (f32 rounding, or a finite-difference step, could flip such a bucket);
+/// false after 40 tries.
+bool drawUnambiguousLshInputs(std::mt19937 &rng, int64_t batch, int64_t heads,
+                              int64_t len, int64_t dim, int64_t rounds,
+                              const std::vector<int64_t> &factors,
+                              double minMargin, std::vector<float> &qk,
+                              std::vector<float> &rot);
+
 /// One argument of a compiled function, from the ABI manifest.
 struct AbiArg {
   std::string kind, name, dtype; ///< kind: input, param or output.

@@ -82,23 +82,9 @@ TEST_P(LshAttention, MatchesReference) {
   std::mt19937 rng(1234);
   std::vector<float> qk, v, rot;
   // Redraw until no bucket is a near tie (see the file comment).
-  for (int attempt = 0;; ++attempt) {
-    ASSERT_LT(attempt, 40) << "no unambiguous input found";
-    qk = randomFloats(rng, B * H * L * D, 1.0);
-    rot = randomFloats(rng, H * D * R * K, 1.0);
-    double margin = INFINITY;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t h = 0; h < H; ++h) {
-        std::vector<double> x(qk.begin() + (b * H + h) * L * D,
-                              qk.begin() + (b * H + h + 1) * L * D);
-        std::vector<double> hr(rot.begin() + h * D * R * K,
-                               rot.begin() + (h + 1) * D * R * K);
-        margin = std::min(
-            margin, reference::lshHashMargin(x, hr, L, D, R, cfg.nBuckets));
-      }
-    if (margin > c.minMargin)
-      break;
-  }
+  ASSERT_TRUE(drawUnambiguousLshInputs(rng, B, H, L, D, R, cfg.nBuckets,
+                                       c.minMargin, qk, rot))
+      << "no unambiguous input found";
   v = randomFloats(rng, B * H * L * D, 1.0);
   std::vector<uint8_t> mask(B * L);
   for (int64_t b = 0; b < B; ++b)

@@ -525,6 +525,17 @@ struct LowerClipScale : OpRewritePattern<ClipScaleOp> {
   }
 };
 
+/// The 0-D operands of an optimizer update as scalars: learning rate, step
+/// number, and the optional gradient scale (null without).
+template <typename UpdateOp>
+std::tuple<Value, Value, Value> optimizerScalars(ImplicitLocOpBuilder &b,
+                                                 UpdateOp op) {
+  auto scalar = [&](Value t) -> Value {
+    return t ? Value(tensor::ExtractOp::create(b, t, ValueRange{})) : Value();
+  };
+  return {scalar(op.getLr()), scalar(op.getStep()), scalar(op.getScale())};
+}
+
 /// Adafactor without materializing the update: the row and column means of
 /// g² feed the factored moments; the update u is recomputed elementwise in
 /// the reduction for rms(u) and again in the final write.
@@ -550,12 +561,7 @@ struct LowerAdafactorUpdate : OpRewritePattern<AdafactorUpdateOp> {
     double eps1 = op.getEpsilon1().convertToDouble();
     double eps2 = op.getEpsilon2().convertToDouble();
     double threshold = op.getClippingThreshold().convertToDouble();
-    Value lr = tensor::ExtractOp::create(b, op.getLr(), ValueRange{});
-    Value step = tensor::ExtractOp::create(b, op.getStep(), ValueRange{});
-    Value scale =
-        op.getScale()
-            ? Value(tensor::ExtractOp::create(b, op.getScale(), ValueRange{}))
-            : Value();
+    auto [lr, step, scale] = optimizerScalars(b, op);
     // ρ = 1 − t^(−decay_rate): the weight of the old moments.
     Value rho = arith::SubFOp::create(
         b, f32Const(b, 1.0),
@@ -721,12 +727,7 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
     double beta2 = op.getBeta2().convertToDouble();
     double eps = op.getEpsilon().convertToDouble();
     double decay = op.getWeightDecay().convertToDouble();
-    Value lr = tensor::ExtractOp::create(b, op.getLr(), ValueRange{});
-    Value step = tensor::ExtractOp::create(b, op.getStep(), ValueRange{});
-    Value scale =
-        op.getScale()
-            ? Value(tensor::ExtractOp::create(b, op.getScale(), ValueRange{}))
-            : Value();
+    auto [lr, step, scale] = optimizerScalars(b, op);
     auto correction = [&](double beta) {
       return arith::SubFOp::create(
           b, f32Const(b, 1.0),

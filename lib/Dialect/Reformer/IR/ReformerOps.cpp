@@ -335,16 +335,25 @@ LogicalResult AxialPosEmbeddingOp::verify() {
   return verifyShape(getOperation(), "result", getResult().getType(), x);
 }
 
+/// Layer norm and its gradient: a positive epsilon, an input of rank ≥ 1,
+/// and gamma over its last dimension.
+static LogicalResult verifyLayerNormInput(Operation *op, APFloat epsilon,
+                                          Value input, Value gamma) {
+  if (epsilon.convertToDouble() <= 0.0)
+    return op->emitOpError()
+           << "expects a positive epsilon, got " << epsilon.convertToDouble();
+  ArrayRef<int64_t> x = shapeOf(input);
+  if (x.empty())
+    return op->emitOpError("expects an input of rank at least 1");
+  return verifyShape(op, "gamma", gamma.getType(), {x.back()});
+}
+
 LogicalResult LayerNormOp::verify() {
   Operation *op = getOperation();
-  if (getEpsilon().convertToDouble() <= 0.0)
-    return emitOpError() << "expects a positive epsilon, got "
-                         << getEpsilon().convertToDouble();
+  if (failed(verifyLayerNormInput(op, getEpsilon(), getInput(), getGamma())))
+    return failure();
   ArrayRef<int64_t> x = shapeOf(getInput());
-  if (x.empty())
-    return emitOpError("expects an input of rank at least 1");
-  if (failed(verifyShape(op, "gamma", getGamma().getType(), {x.back()})) ||
-      failed(verifyShape(op, "beta", getBeta().getType(), {x.back()})))
+  if (failed(verifyShape(op, "beta", getBeta().getType(), {x.back()})))
     return failure();
   return verifyShape(op, "result", getResult().getType(), x);
 }
@@ -453,14 +462,10 @@ LogicalResult DenseGradOp::verify() {
 
 LogicalResult LayerNormGradOp::verify() {
   Operation *op = getOperation();
-  if (getEpsilon().convertToDouble() <= 0.0)
-    return emitOpError() << "expects a positive epsilon, got "
-                         << getEpsilon().convertToDouble();
+  if (failed(verifyLayerNormInput(op, getEpsilon(), getInput(), getGamma())))
+    return failure();
   ArrayRef<int64_t> x = shapeOf(getInput());
-  if (x.empty())
-    return emitOpError("expects an input of rank at least 1");
-  if (failed(verifyShape(op, "gamma", getGamma().getType(), {x.back()})) ||
-      failed(verifyShape(op, "result_grad", getResultGrad().getType(), x)) ||
+  if (failed(verifyShape(op, "result_grad", getResultGrad().getType(), x)) ||
       failed(verifyGradient(op, "input_grad", getInputGrad(), x)) ||
       failed(verifyGradient(op, "gamma_grad", getGammaGrad(), {x.back()})))
     return failure();

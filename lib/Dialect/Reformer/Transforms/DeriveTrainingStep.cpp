@@ -343,14 +343,9 @@ struct RfDeriveTrainingStepPass
     if (failed(builder.backward(body)))
       return failure();
 
-    // One Adam step per trainable parameter.
+    // One optimizer step per trainable parameter.
     SmallVector<Value> newParams;
     SmallVector<std::string> trained;
-    SmallVector<NamedAttribute> adamAttrs = {
-        b.getNamedAttr("beta1", b.getF64FloatAttr(beta1)),
-        b.getNamedAttr("beta2", b.getF64FloatAttr(beta2)),
-        b.getNamedAttr("epsilon", b.getF64FloatAttr(epsilon)),
-        b.getNamedAttr("weight_decay", b.getF64FloatAttr(weightDecay))};
     // Trainable parameters are those that receive a gradient. Their
     // optimizer state follows the parameters, one group per kind of state
     // (Adam: all m's, then all v's; Adafactor: all row moments, then the
@@ -414,7 +409,6 @@ struct RfDeriveTrainingStepPass
       // every layer's gradients living until the end of the step.
       if (!scale)
         b.setInsertionPointAfterValue(grad);
-      SmallVector<Value> operands;
       Operation *update;
       if (adafactor) {
         Value row = state[0][k], col = state[1][k];
@@ -425,11 +419,11 @@ struct RfDeriveTrainingStepPass
             grad, lr, stepNumber, row, col, scale, llvm::APFloat(0.8),
             llvm::APFloat(1e-30), llvm::APFloat(1e-3), llvm::APFloat(1.0));
       } else {
-        operands = {param, grad, state[0][k], state[1][k], lr, stepNumber};
-        if (scale)
-          operands.push_back(scale);
-        update = AdamUpdateOp::create(b, loc, TypeRange{type, type, type},
-                                      operands, adamAttrs);
+        update = AdamUpdateOp::create(
+            b, loc, type, type, type, param, grad, state[0][k], state[1][k], lr,
+            stepNumber, scale, llvm::APFloat(double(beta1)),
+            llvm::APFloat(double(beta2)), llvm::APFloat(double(epsilon)),
+            llvm::APFloat(double(weightDecay)));
       }
       newParams.push_back(update->getResult(0));
       for (unsigned s = 0; s < kinds.size(); ++s)
