@@ -29,3 +29,8 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 # GPU tests need the CUDA toolkit to build and a GPU to run.
 if config.cuda_toolkit_dir:
     config.available_features.add("cuda-toolkit")
+    config.substitutions.append(
+        ("%ptxas", os.path.join(config.cuda_toolkit_dir, "bin", "ptxas")))
+config.substitutions.append(
+    ("%scripts", os.path.join(os.path.dirname(config.test_source_root),
+                              "scripts")))

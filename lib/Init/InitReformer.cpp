@@ -10,6 +10,7 @@
 #include "reformer/Dialect/Reformer/IR/ReformerDialect.h"
 #include "reformer/Dialect/Reformer/Transforms/Passes.h"
 #include "reformer/Pipelines/CpuPipeline.h"
+#include "reformer/Pipelines/GpuPipeline.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -31,6 +32,7 @@ void mlir::reformer::registerReformerPassesAndPipelines() {
     registerReformerConversionPasses();
     registerReformerPipelines();
     registerCpuPipeline();
+    registerGpuPipeline();
     return true;
   }();
   (void)done;

@@ -19,16 +19,24 @@ int64_t reformer::hostVectorLanes() {
   return 4;
 }
 
-SmallVector<PipelineStage>
-reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
-  int64_t lanes =
-      options.vectorLanes ? int64_t(options.vectorLanes) : hostVectorLanes();
-  // Register blocks of rows × 2 vectors: 16 accumulators fit the 32 zmm
-  // registers of AVX-512; 12 fit the 16 registers of AVX2 and SSE.
-  int64_t rows = lanes >= 16 ? 8 : 6;
-  std::string matmuls =
-      "func.func(rf-vectorize-matmuls{lanes=" + std::to_string(lanes) +
-      " rows=" + std::to_string(rows) + "}),";
+LogicalResult
+reformer::runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
+                            function_ref<void(StringRef, ModuleOp)> afterStage,
+                            StringRef stopAfter) {
+  for (const PipelineStage &stage : stages) {
+    PassManager pm(module.getContext());
+    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())) ||
+        failed(pm.run(module)))
+      return failure();
+    if (afterStage)
+      afterStage(stage.name, module);
+    if (stage.name == stopAfter)
+      break;
+  }
+  return success();
+}
+
+SmallVector<PipelineStage> reformer::getTargetIndependentStages() {
   SmallVector<PipelineStage> stages = {
       // Record the ABI while signatures are still tensors.
       {"abi", "rf-record-abi"},
@@ -49,6 +57,22 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                      "allocs=1 modify-public-functions=1},"
                      "buffer-deallocation-pipeline,"
                      "func.func(optimize-allocation-liveness),canonicalize"},
+  };
+  return stages;
+}
+
+SmallVector<PipelineStage>
+reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
+  int64_t lanes =
+      options.vectorLanes ? int64_t(options.vectorLanes) : hostVectorLanes();
+  // Register blocks of rows × 2 vectors: 16 accumulators fit the 32 zmm
+  // registers of AVX-512; 12 fit the 16 registers of AVX2 and SSE.
+  int64_t rows = lanes >= 16 ? 8 : 6;
+  std::string matmuls =
+      "func.func(rf-vectorize-matmuls{lanes=" + std::to_string(lanes) +
+      " rows=" + std::to_string(rows) + "}),";
+  SmallVector<PipelineStage> stages = getTargetIndependentStages();
+  stages.push_back(
       // Chunk loops (scf.forall) become scf.parallel before the matmuls are
       // vectorized: matmuls inside them then stay on one core.
       {"loops", "func.func(scf-forall-to-parallel),rf-expand-strided-copies," +
@@ -56,8 +80,7 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
                     "func.func(rf-parallelize-linalg,convert-linalg-to-loops),"
                     "rf-approximate-math,rf-expand-bf16,"
                     "convert-vector-to-scf,"
-                    "convert-bufferization-to-memref,canonicalize,cse"},
-  };
+                    "convert-bufferization-to-memref,canonicalize,cse"});
   if (options.parallel)
     stages.push_back({"openmp", "convert-scf-to-openmp"});
   // memref lowering precedes scf-to-cf: the OpenMP conversion wraps loop

@@ -1,17 +1,21 @@
-//===- reformer-compile.cpp - Reformer model → CPU shared library ---------===//
+//===- reformer-compile.cpp - Reformer model → CPU or GPU code ------------===//
 //
 // Takes a model config (JSON or preset) or a .mlir module through the CPU
 // pipeline and writes a shared library with the C entry points and ABI
 // manifest the runtime loads, or the IR at any stage (--emit,
 // --stop-after-stage), or every intermediate (--dump-intermediates-to).
+// With --target=cuda it runs the GPU pipeline and writes the kernels as PTX
+// or cubin files, or the IR.
 //
 //===----------------------------------------------------------------------===//
 
 #include "reformer/Analysis/MemoryPlan.h"
 #include "reformer/InitReformer.h"
 #include "reformer/ModelBuilder/ModelBuilder.h"
+#include "reformer/Pipelines/GpuPipeline.h"
 #include "reformer/Target/Cpu/CpuCompiler.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -33,7 +37,8 @@ using namespace mlir;
 using namespace mlir::reformer;
 namespace cl = llvm::cl;
 
-enum class Emit { SharedLibrary, Object, Assembly, LLVMIR, MLIR };
+enum class Emit { SharedLibrary, Object, Assembly, LLVMIR, MLIR, PTX, Cubin };
+enum class Target { Cpu, Cuda };
 
 static cl::opt<std::string>
     inputPath(cl::Positional, cl::desc("<model .json or .mlir>"), cl::init(""));
@@ -49,11 +54,32 @@ static cl::opt<Emit> emitKind(
                clEnumValN(Emit::Assembly, "asm", "host assembly"),
                clEnumValN(Emit::LLVMIR, "llvm", "optimized LLVM IR"),
                clEnumValN(Emit::MLIR, "mlir",
-                          "MLIR after the pipeline (or --stop-after-stage)")));
+                          "MLIR after the pipeline (or --stop-after-stage)"),
+               clEnumValN(Emit::PTX, "ptx",
+                          "--target=cuda: one PTX file per kernel module, in "
+                          "the directory -o names"),
+               clEnumValN(Emit::Cubin, "cubin",
+                          "--target=cuda: one cubin per kernel module, in "
+                          "the directory -o names")));
+static cl::opt<Target>
+    target("target", cl::desc("What to generate code for"),
+           cl::init(Target::Cpu),
+           cl::values(clEnumValN(Target::Cpu, "cpu", "this CPU (the default)"),
+                      clEnumValN(Target::Cuda, "cuda",
+                                 "NVIDIA GPUs (NVVM kernels, --gpu-chip)")));
+static cl::opt<std::string> gpuChip("gpu-chip",
+                                    cl::desc("--target=cuda: GPU architecture"),
+                                    cl::init("sm_90a"));
+static cl::opt<std::string> cudaPath(
+    "cuda-path",
+    cl::desc("--target=cuda: CUDA toolkit directory (ptxas, libdevice); "
+             "default: the one found when reformer-compile was built"),
+    cl::init(""));
 static cl::opt<std::string> stopAfter(
     "stop-after-stage",
     cl::desc("With --emit=mlir: stop after this stage (abi, prepared, "
-             "linalg, bufferized, loops, llvm)"),
+             "linalg, bufferized, loops, then openmp, llvm for the CPU or "
+             "kernels, nvvm, llvm, binary for CUDA)"),
     cl::init(""));
 static cl::opt<std::string>
     dumpDir("dump-intermediates-to",
@@ -142,6 +168,8 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &context,
 }
 
 static std::string defaultOutput(ModuleOp module) {
+  if (emitKind == Emit::PTX || emitKind == Emit::Cubin)
+    return "kernels";
   if (emitKind == Emit::LLVMIR || emitKind == Emit::MLIR ||
       emitKind == Emit::Assembly)
     return "-";
@@ -176,11 +204,92 @@ static LogicalResult printMemoryPlans(ModuleOp module) {
   return success();
 }
 
+/// Writes every kernel module's object (PTX text or cubin) into `dir`, one
+/// file per module, named after it.
+static LogicalResult writeKernelObjects(ModuleOp module, const std::string &dir,
+                                        StringRef extension,
+                                        std::string &error) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir)) {
+    error = dir + ": " + ec.message();
+    return failure();
+  }
+  for (auto binary : module.getOps<gpu::BinaryOp>())
+    for (Attribute attr : binary.getObjects()) {
+      auto object = cast<gpu::ObjectAttr>(attr);
+      std::string path =
+          (llvm::Twine(dir) + "/" + binary.getSymName() + "." + extension)
+              .str();
+      if (failed(writeText(
+              path,
+              [&](llvm::raw_ostream &os) {
+                os << object.getObject().getValue();
+              },
+              error)))
+        return failure();
+    }
+  return success();
+}
+
+/// The GPU path: rf-gpu-pipeline, then the kernels (PTX or cubin) or IR.
+static int compileForCuda(ModuleOp module, const std::string &output) {
+  if (emitKind != Emit::PTX && emitKind != Emit::Cubin &&
+      emitKind != Emit::MLIR)
+    return fail("--target=cuda writes --emit=ptx, --emit=cubin or "
+                "--emit=mlir; GPU shared libraries are not built yet");
+  GpuPipelineOptions options;
+  options.chip = gpuChip;
+  options.toolkit =
+      cudaPath.empty() ? defaultCudaToolkit().str() : std::string(cudaPath);
+  if (options.toolkit.empty())
+    return fail("no CUDA toolkit: reformer-compile was built without one; "
+                "pass --cuda-path=DIR (the directory holding bin/ptxas)");
+  if (!llvm::sys::fs::exists(options.toolkit + "/bin/ptxas"))
+    return fail("--cuda-path: " + options.toolkit +
+                "/bin/ptxas does not exist");
+  options.format = emitKind == Emit::Cubin ? "bin" : "isa";
+  SmallVector<PipelineStage> stages = getGpuPipelineStages(options);
+  if (!stopAfter.empty() && llvm::none_of(stages, [](const PipelineStage &s) {
+        return s.name == stopAfter;
+      }))
+    return fail("unknown stage '" + stopAfter + "'");
+  if (!stopAfter.empty() && emitKind != Emit::MLIR)
+    return fail("--stop-after-stage needs --emit=mlir");
+  std::string error;
+  if (!dumpDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))
+      return fail(dumpDir + ": " + ec.message());
+  int stageNumber = 0;
+  LogicalResult dumped = success();
+  auto afterStage = [&](StringRef name, ModuleOp m) {
+    if (dumpDir.empty() || failed(dumped))
+      return;
+    std::string path =
+        dumpDir + "/" +
+        llvm::formatv("{0:2}-{1}.mlir", stageNumber++, name).str();
+    dumped = writeText(
+        path, [&](llvm::raw_ostream &os) { m.print(os); }, error);
+  };
+  if (failed(runPipelineStages(module, stages, afterStage, stopAfter)))
+    return fail("the GPU pipeline failed (see the diagnostics above)");
+  if (failed(dumped))
+    return fail(error);
+  if (emitKind == Emit::MLIR) {
+    if (failed(writeText(
+            output, [&](llvm::raw_ostream &os) { module.print(os); }, error)))
+      return fail(error);
+    return 0;
+  }
+  if (failed(writeKernelObjects(
+          module, output, emitKind == Emit::Cubin ? "cubin" : "ptx", error)))
+    return fail(error);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
   registerReformerPassesAndPipelines();
   cl::ParseCommandLineOptions(argc, argv,
-                              "Reformer compiler: model -> CPU code\n");
+                              "Reformer compiler: model -> CPU or GPU code\n");
 
   DialectRegistry registry;
   registerReformerDialects(registry);
@@ -199,6 +308,11 @@ int main(int argc, char **argv) {
       return fail("cannot derive the training step (see the diagnostics "
                   "above)");
   }
+
+  if (target == Target::Cuda)
+    return compileForCuda(*module, output);
+  if (emitKind == Emit::PTX || emitKind == Emit::Cubin)
+    return fail("--emit=ptx and --emit=cubin need --target=cuda");
 
   CpuPipelineOptions options;
   options.parallel = parallel;

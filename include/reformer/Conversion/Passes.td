@@ -169,4 +169,38 @@ def RfApproximateMath : Pass<"rf-approximate-math"> {
   ];
 }
 
+def RfMapLoopsToGpu : Pass<"rf-map-loops-to-gpu", "::mlir::func::FuncOp"> {
+  let summary = "Map a host function's parallel loops onto GPU blocks and "
+                "threads, and move its serial memory work into kernels";
+  let description = [{
+    Prepares a bufferized function for `convert-parallel-loops-to-gpu`, so
+    that every read and write of a buffer happens in a kernel and the host
+    only allocates, slices and launches:
+
+    - Runs of host ops that touch memory outside any parallel loop (scalar
+      stores, serial loops, loads of scalars) are wrapped in a
+      single-iteration `scf.parallel`, which becomes a one-thread kernel.
+      Launches on one stream run in order, so the serial semantics hold.
+    - A parallel loop with a plain body is tiled along its last dimension:
+      the tiles map to GPU blocks, the `threads` iterations of a tile to
+      threads (guarded where the extent is not a multiple).
+    - A parallel loop whose body allocates or holds nested parallel loops
+      maps its own dimensions to blocks and runs its body on one thread.
+
+    Grid dimensions beyond three run as loops. Host `scf.for` loops that
+    contain parallel loops stay on the host; their bodies are mapped the
+    same way.
+  }];
+  let options = [
+    Option<"threads", "threads", "int64_t", "256",
+           "threads per block for a plain parallel loop">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // REFORMER_CONVERSION_PASSES_TD

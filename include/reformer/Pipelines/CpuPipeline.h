@@ -3,6 +3,7 @@
 #ifndef REFORMER_PIPELINES_CPUPIPELINE_H
 #define REFORMER_PIPELINES_CPUPIPELINE_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -31,6 +32,17 @@ struct PipelineStage {
   std::string passes; ///< A textual pass pipeline on builtin.module.
 };
 SmallVector<PipelineStage> getCpuPipelineStages(const CpuPipelineOptions &);
+
+/// Runs `stages` on `module` in order; `afterStage` sees the IR after each.
+/// Stops after the stage named `stopAfter`, if any.
+LogicalResult
+runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
+                  function_ref<void(StringRef stage, ModuleOp)> afterStage,
+                  StringRef stopAfter);
+
+/// The stages every target shares: ABI, inference preparation, linalg and
+/// bufferization.
+SmallVector<PipelineStage> getTargetIndependentStages();
 
 /// Adds every stage to `pm` (anchored on builtin.module).
 LogicalResult buildCpuPipeline(OpPassManager &pm,

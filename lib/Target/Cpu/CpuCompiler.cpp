@@ -26,17 +26,8 @@ LogicalResult
 reformer::lowerForCpu(ModuleOp module, const CpuPipelineOptions &options,
                       function_ref<void(StringRef, ModuleOp)> afterStage,
                       StringRef stopAfter) {
-  for (const PipelineStage &stage : getCpuPipelineStages(options)) {
-    PassManager pm(module.getContext());
-    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())) ||
-        failed(pm.run(module)))
-      return failure();
-    if (afterStage)
-      afterStage(stage.name, module);
-    if (stage.name == stopAfter)
-      break;
-  }
-  return success();
+  return runPipelineStages(module, getCpuPipelineStages(options), afterStage,
+                           stopAfter);
 }
 
 static void initializeNativeTarget() {

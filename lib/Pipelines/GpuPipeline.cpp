@@ -1,0 +1,73 @@
+//===- GpuPipeline.cpp - Reformer model → NVVM kernels and host code ------===//
+
+#include "reformer/Pipelines/GpuPipeline.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::reformer;
+
+StringRef reformer::defaultCudaToolkit() { return REFORMER_CUDA_TOOLKIT_DIR; }
+
+SmallVector<PipelineStage>
+reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
+  SmallVector<PipelineStage> stages = getTargetIndependentStages();
+  std::string toolkit = options.toolkit.empty() ? defaultCudaToolkit().str()
+                                                : options.toolkit.getValue();
+  // Every copy becomes a loop (a host memcpy cannot reach device memory);
+  // linalg ops become parallel loops with their reductions serial inside.
+  stages.push_back(
+      {"loops", "func.func(scf-forall-to-parallel),"
+                "rf-expand-strided-copies{parallel-bytes=1},"
+                "func.func(convert-linalg-to-parallel-loops),rf-expand-bf16,"
+                "convert-vector-to-scf,convert-bufferization-to-memref,"
+                "canonicalize,cse"});
+  stages.push_back(
+      {"kernels", "func.func(rf-map-loops-to-gpu{threads=" +
+                      std::to_string(options.threads) +
+                      "}),func.func(convert-parallel-loops-to-gpu),"
+                      "canonicalize,gpu-kernel-outlining,canonicalize,cse"});
+  // libdevice comes from the toolkit: math ops call __nv_* functions.
+  stages.push_back(
+      {"nvvm", "nvvm-attach-target{chip=" + options.chip.getValue() +
+                   " features=" + options.features.getValue() +
+                   " O=3},"
+                   "gpu.module(expand-strided-metadata,lower-affine,"
+                   "convert-scf-to-cf,convert-vector-to-llvm,"
+                   "convert-gpu-to-nvvm,canonicalize,"
+                   "reconcile-unrealized-casts)"});
+  // Host buffers are allocated through _mlir_memref_to_llvm_alloc/free,
+  // which the GPU runtime serves from device memory (kernels keep their own
+  // scratch allocations, lowered separately above).
+  stages.push_back({"llvm",
+                    "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+                    "finalize-memref-to-llvm{use-generic-functions=1},"
+                    "gpu-to-llvm{use-bare-pointers-for-host=1},"
+                    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},"
+                    "convert-to-llvm,reconcile-unrealized-casts,"
+                    "rf-emit-entry-points,canonicalize"});
+  stages.push_back(
+      {"binary", "gpu-module-to-binary{format=" + options.format.getValue() +
+                     " toolkit=" + toolkit + "}"});
+  return stages;
+}
+
+LogicalResult reformer::buildGpuPipeline(OpPassManager &pm,
+                                         const GpuPipelineOptions &options) {
+  for (const PipelineStage &stage : getGpuPipelineStages(options))
+    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())))
+      return failure();
+  return success();
+}
+
+void reformer::registerGpuPipeline() {
+  PassPipelineRegistration<GpuPipelineOptions>(
+      "rf-gpu-pipeline",
+      "Lower a Reformer model to NVVM kernels and LLVM host code with C "
+      "entry points and the ABI manifest",
+      [](OpPassManager &pm, const GpuPipelineOptions &options) {
+        if (failed(buildGpuPipeline(pm, options)))
+          llvm::report_fatal_error("rf-gpu-pipeline: invalid stage");
+      });
+}
