@@ -472,12 +472,42 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
     memref::StoreOp::create(ib, ssum.getResult(0), rowSum, ValueRange{t});
   });
 
+  // Per row: 1/sum into rowSum and the log-sum-exp m + log(sum) into
+  // rowMax, 16 rows per vector (a scalar division and logarithm per row
+  // cost as much as the row's normalized write).
+  int64_t fullRows = c / kLanes * kLanes;
+  auto rowStats = [&](ImplicitLocOpBuilder &lb, Value t, Type type) {
+    auto load = [&](Value buffer) -> Value {
+      if (isa<VectorType>(type))
+        return vector::LoadOp::create(lb, type, buffer, ValueRange{t});
+      return memref::LoadOp::create(lb, buffer, ValueRange{t});
+    };
+    auto store = [&](Value x, Value buffer) {
+      if (isa<VectorType>(type))
+        vector::StoreOp::create(lb, x, buffer, ValueRange{t});
+      else
+        memref::StoreOp::create(lb, x, buffer, ValueRange{t});
+    };
+    Value sum = load(rowSum);
+    Value one = f32Const(lb, 1.0);
+    if (isa<VectorType>(type))
+      one = vector::BroadcastOp::create(lb, type, one);
+    if (cb.lseElement)
+      store(
+          arith::AddFOp::create(lb, load(rowMax), math::LogOp::create(lb, sum)),
+          rowMax);
+    store(arith::DivFOp::create(lb, one, sum), rowSum);
+  };
+  forLoop(b, zero, indexConst(b, fullRows), kLanes,
+          [&](ImplicitLocOpBuilder &lb, Value t) { rowStats(lb, t, vecType); });
+  forLoop(b, indexConst(b, fullRows), indexConst(b, c), 1,
+          [&](ImplicitLocOpBuilder &lb, Value t) { rowStats(lb, t, f32); });
+
   // Outputs: P·V, normalized per row.
   linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{o});
   linalg::MatmulOp::create(b, ValueRange{s, v}, ValueRange{o});
   forLoop(b, zero, indexConst(b, c), 1, [&](ImplicitLocOpBuilder &ib, Value t) {
-    Value sum = memref::LoadOp::create(ib, rowSum, ValueRange{t});
-    Value inv = arith::DivFOp::create(ib, f32Const(ib, 1.0), sum);
+    Value inv = memref::LoadOp::create(ib, rowSum, ValueRange{t});
     Value qi = arith::IndexCastOp::create(
         ib, ib.getIndexType(), memref::LoadOp::create(ib, qpos, ValueRange{t}));
     auto [buffer, prefix] = cb.outputRow(ib, qc, t, qi);
@@ -503,11 +533,9 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
       vector::StoreOp::create(lb, x, buffer, to);
     });
     if (cb.lseElement) {
-      Value m = memref::LoadOp::create(ib, rowMax, ValueRange{t});
       auto [lseBuffer, at] = cb.lseElement(ib, qc, t, qi);
       memref::StoreOp::create(
-          ib, arith::AddFOp::create(ib, m, math::LogOp::create(ib, sum)),
-          lseBuffer, at);
+          ib, memref::LoadOp::create(ib, rowMax, ValueRange{t}), lseBuffer, at);
     }
   });
 }
