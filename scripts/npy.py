@@ -7,6 +7,9 @@
                                        bytes:FILE:MOD (FILE's bytes mod MOD,
                                        repeated as needed)
   npy.py info PATH                     prints 'DTYPE SHAPE finite|nonfinite'
+  npy.py compare A B RTOL              max |a - b| / max |b| over the arrays;
+                                       exits 1 if shapes differ or it
+                                       exceeds RTOL
 """
 import math
 import struct
@@ -38,7 +41,8 @@ def write(path, dtype, shape, fill):
         f.write(struct.pack("<%d%s" % (count, fmt), *values))
 
 
-def info(path):
+def read(path):
+    """(descr, shape, values) of a little-endian f4/i4 .npy file."""
     data = open(path, "rb").read()
     assert data[:6] == b"\x93NUMPY", "bad magic"
     length = struct.unpack("<H", data[8:10])[0]
@@ -47,13 +51,34 @@ def info(path):
     count = math.prod(dims)
     code = {"<f4": "f", "<i4": "i"}[header["descr"]]
     values = struct.unpack("<%d%s" % (count, code), data[10 + length:])
+    return header["descr"], dims, values
+
+
+def info(path):
+    descr, dims, values = read(path)
     finite = all(math.isfinite(v) for v in values)
-    print(header["descr"], "x".join(str(d) for d in dims),
+    print(descr, "x".join(str(d) for d in dims),
           "finite" if finite else "nonfinite")
+
+
+def compare(path_a, path_b, rtol):
+    _, dims_a, a = read(path_a)
+    _, dims_b, b = read(path_b)
+    if dims_a != dims_b:
+        print("shapes differ:", dims_a, dims_b)
+        return 1
+    scale = max((abs(v) for v in b), default=0.0) or 1.0
+    error = max((abs(x - y) for x, y in zip(a, b)), default=0.0) / scale
+    ok = math.isfinite(error) and error <= float(rtol)
+    print("max relative difference %.3g (limit %s): %s" %
+          (error, rtol, "ok" if ok else "TOO LARGE"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "write":
         write(*sys.argv[2:6])
+    elif sys.argv[1] == "compare":
+        sys.exit(compare(*sys.argv[2:5]))
     else:
         info(sys.argv[2])

@@ -31,6 +31,23 @@ if config.cuda_toolkit_dir:
     config.available_features.add("cuda-toolkit")
     config.substitutions.append(
         ("%ptxas", os.path.join(config.cuda_toolkit_dir, "bin", "ptxas")))
+
+
+def cuda_gpu_present():
+    """Whether the CUDA driver loads and sees a device (GPU tests run)."""
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return (cuda.cuInit(0) == 0 and
+            cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and
+            count.value > 0)
+
+
+if config.cuda_toolkit_dir and cuda_gpu_present():
+    config.available_features.add("cuda-gpu")
 config.substitutions.append(
     ("%scripts", os.path.join(os.path.dirname(config.test_source_root),
                               "scripts")))

@@ -27,7 +27,8 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
       {"kernels", "func.func(rf-map-loops-to-gpu{threads=" +
                       std::to_string(options.threads) +
                       "}),func.func(convert-parallel-loops-to-gpu),"
-                      "canonicalize,gpu-kernel-outlining,canonicalize,cse"});
+                      "canonicalize,gpu-kernel-outlining,rf-name-kernels,"
+                      "canonicalize,cse"});
   // libdevice comes from the toolkit: math ops call __nv_* functions.
   stages.push_back(
       {"nvvm", "nvvm-attach-target{chip=" + options.chip.getValue() +

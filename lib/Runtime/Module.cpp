@@ -2,6 +2,9 @@
 
 #include "reformer/Runtime/Module.h"
 
+#include "reformer/Runtime/Cuda.h"
+
+#include <chrono>
 #include <dlfcn.h>
 #include <malloc.h>
 #include <sstream>
@@ -145,6 +148,18 @@ Status LoadedModule::open(const std::string &path,
                           "--cpu=x86-64-v3 for any AVX2 machine");
     }
   }
+  // GPU modules mark themselves; their kernel modules were handed to the
+  // CUDA runtime while loading, which recorded any failure.
+  if (auto *device =
+          static_cast<const char *>(::dlsym(handle, "reformer_device"));
+      device && std::string(device) == "cuda") {
+    if (Status ready = cuda::initialize(); !ready)
+      return Status::fail(path + ": compiled for CUDA GPUs, but " +
+                          ready.error);
+    if (Status loaded = cuda::synchronize(); !loaded)
+      return Status::fail(path + ": " + loaded.error);
+    module->gpu_ = true;
+  }
   auto *manifest = static_cast<const char *>(::dlsym(handle, "reformer_abi"));
   if (!manifest)
     return Status::fail(path + ": not a compiled Reformer module (no "
@@ -189,7 +204,52 @@ Status LoadedModule::call(const FunctionAbi &function,
                           got.describe());
     pointers.push_back(args[i]->data());
   }
+  if (gpu_)
+    return callOnGpu(function, entries_.at(function.name), args);
   entries_.at(function.name)(pointers.data());
+  return Status::ok();
+}
+
+Status LoadedModule::callOnGpu(const FunctionAbi &function, Entry entry,
+                               const std::vector<Tensor *> &args) const {
+  std::vector<void *> device(args.size(), nullptr);
+  auto releaseAll = [&] {
+    for (void *pointer : device)
+      cuda::release(pointer);
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    size_t bytes = args[i]->spec().numBytes();
+    device[i] = cuda::allocate(bytes);
+    if (!device[i]) {
+      releaseAll();
+      Status failed = cuda::synchronize();
+      return Status::fail("@" + function.name + " argument '" +
+                          function.args[i].spec.name + "': " + failed.error);
+    }
+    if (function.args[i].kind == ArgKind::Output)
+      continue;
+    if (Status s = cuda::copyToDevice(device[i], args[i]->data(), bytes); !s) {
+      releaseAll();
+      return Status::fail("@" + function.name + ": " + s.error);
+    }
+  }
+  if (Status copied = cuda::synchronize(); !copied) {
+    releaseAll();
+    return Status::fail("@" + function.name + ": " + copied.error);
+  }
+  auto start = std::chrono::steady_clock::now();
+  entry(device.data());
+  Status done = cuda::synchronize();
+  deviceSeconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  for (size_t i = 0; done && i < args.size(); ++i)
+    if (function.args[i].kind == ArgKind::Output)
+      done = cuda::copyToHost(args[i]->data(), device[i],
+                              args[i]->spec().numBytes());
+  releaseAll();
+  if (!done)
+    return Status::fail("@" + function.name + " on the GPU: " + done.error);
   return Status::ok();
 }
 

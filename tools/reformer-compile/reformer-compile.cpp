@@ -12,8 +12,8 @@
 #include "reformer/Analysis/MemoryPlan.h"
 #include "reformer/InitReformer.h"
 #include "reformer/ModelBuilder/ModelBuilder.h"
-#include "reformer/Pipelines/GpuPipeline.h"
 #include "reformer/Target/Cpu/CpuCompiler.h"
+#include "reformer/Target/Cuda/CudaCompiler.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -230,23 +230,20 @@ static LogicalResult writeKernelObjects(ModuleOp module, const std::string &dir,
   return success();
 }
 
-/// The GPU path: rf-gpu-pipeline, then the kernels (PTX or cubin) or IR.
+/// The GPU path: rf-gpu-pipeline, then the kernels (PTX or cubin), the IR,
+/// or host code with the kernels embedded (a shared library like the CPU
+/// target's, which the runtime runs on the GPU).
 static int compileForCuda(ModuleOp module, const std::string &output) {
-  if (emitKind != Emit::PTX && emitKind != Emit::Cubin &&
-      emitKind != Emit::MLIR)
-    return fail("--target=cuda writes --emit=ptx, --emit=cubin or "
-                "--emit=mlir; GPU shared libraries are not built yet");
+  std::string error;
+  FailureOr<std::string> toolkit = findCudaToolkit(cudaPath, error);
+  if (failed(toolkit))
+    return fail(error);
   GpuPipelineOptions options;
   options.chip = gpuChip;
-  options.toolkit =
-      cudaPath.empty() ? defaultCudaToolkit().str() : std::string(cudaPath);
-  if (options.toolkit.empty())
-    return fail("no CUDA toolkit: reformer-compile was built without one; "
-                "pass --cuda-path=DIR (the directory holding bin/ptxas)");
-  if (!llvm::sys::fs::exists(options.toolkit + "/bin/ptxas"))
-    return fail("--cuda-path: " + options.toolkit +
-                "/bin/ptxas does not exist");
-  options.format = emitKind == Emit::Cubin ? "bin" : "isa";
+  options.toolkit = *toolkit;
+  options.format = emitKind == Emit::Cubin ? "bin"
+                   : emitKind == Emit::PTX ? "isa"
+                                           : "fatbin";
   SmallVector<PipelineStage> stages = getGpuPipelineStages(options);
   if (!stopAfter.empty() && llvm::none_of(stages, [](const PipelineStage &s) {
         return s.name == stopAfter;
@@ -254,7 +251,6 @@ static int compileForCuda(ModuleOp module, const std::string &output) {
     return fail("unknown stage '" + stopAfter + "'");
   if (!stopAfter.empty() && emitKind != Emit::MLIR)
     return fail("--stop-after-stage needs --emit=mlir");
-  std::string error;
   if (!dumpDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))
       return fail(dumpDir + ": " + ec.message());
@@ -269,7 +265,7 @@ static int compileForCuda(ModuleOp module, const std::string &output) {
     dumped = writeText(
         path, [&](llvm::raw_ostream &os) { m.print(os); }, error);
   };
-  if (failed(runPipelineStages(module, stages, afterStage, stopAfter)))
+  if (failed(lowerForCuda(module, options, afterStage, stopAfter)))
     return fail("the GPU pipeline failed (see the diagnostics above)");
   if (failed(dumped))
     return fail(error);
@@ -279,9 +275,41 @@ static int compileForCuda(ModuleOp module, const std::string &output) {
       return fail(error);
     return 0;
   }
-  if (failed(writeKernelObjects(
-          module, output, emitKind == Emit::Cubin ? "cubin" : "ptx", error)))
+  if (emitKind == Emit::PTX || emitKind == Emit::Cubin) {
+    if (failed(writeKernelObjects(
+            module, output, emitKind == Emit::Cubin ? "cubin" : "ptx", error)))
+      return fail(error);
+    return 0;
+  }
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateCudaModule(module, llvmContext, error);
+  if (!llvmModule)
     return fail(error);
+  if (emitKind == Emit::LLVMIR) {
+    if (failed(writeText(
+            output,
+            [&](llvm::raw_ostream &os) { llvmModule->print(os, nullptr); },
+            error)))
+      return fail(error);
+    return 0;
+  }
+  if (emitKind == Emit::SharedLibrary) {
+    if (failed(emitSharedLibrary(*llvmModule, output, /*openmp=*/false, error,
+                                 "x86-64")))
+      return fail(error);
+    return 0;
+  }
+  std::error_code ec;
+  llvm::ToolOutputFile out(output, ec,
+                           emitKind == Emit::Assembly ? llvm::sys::fs::OF_Text
+                                                      : llvm::sys::fs::OF_None);
+  if (ec)
+    return fail(output + ": " + ec.message());
+  if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
+                          error, "x86-64")))
+    return fail(error);
+  out.keep();
   return 0;
 }
 

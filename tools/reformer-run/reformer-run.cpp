@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "reformer/Runtime/Cuda.h"
 #include "reformer/Runtime/Module.h"
 #include "reformer/Runtime/Npy.h"
 #include "reformer/Runtime/Params.h"
@@ -45,6 +46,12 @@ const char *kUsage = R"(usage: reformer-run MODULE.so [options]
   --max-windows=N             evaluate at most N windows (default: all)
   --repeat=N                  call the function N times and report the
                               median and fastest time per call (default 1)
+  --kernels                   GPU modules: list every kernel with its
+                              registers and local memory (spills) per thread
+
+A module compiled with --target=cuda runs on the GPU: its inputs and
+parameters are copied to device memory for each call and its outputs back;
+the run ends with the device and the peak of its device memory pool.
 )";
 
 struct Options {
@@ -54,6 +61,7 @@ struct Options {
   int64_t maxWindows = -1;
   int64_t repeat = 1;
   bool list = false;
+  bool kernels = false;
 };
 
 int fail(const std::string &message) {
@@ -96,6 +104,8 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     }
     if (arg == "--list") {
       o.list = true;
+    } else if (arg == "--kernels") {
+      o.kernels = true;
     } else if (auto v = valueOf(i, arg, "--function")) {
       o.function = *v;
     } else if (auto v = valueOf(i, arg, "--input")) {
@@ -372,7 +382,7 @@ int main(int argc, char **argv) {
       return fail("@" + fn->name + " has no output '" + name +
                   "' (see --list)");
   }
-  std::vector<double> seconds;
+  std::vector<double> seconds, deviceSeconds;
   for (int64_t i = 0; i < o.repeat; ++i) {
     auto start = std::chrono::steady_clock::now();
     if (Status s = module->call(*fn, args); !s)
@@ -380,12 +390,29 @@ int main(int argc, char **argv) {
     seconds.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
+    deviceSeconds.push_back(module->lastDeviceSeconds());
   }
   if (o.repeat > 1) {
     std::sort(seconds.begin(), seconds.end());
     std::printf("@%s: %lld calls, median %.3f ms, fastest %.3f ms\n",
                 fn->name.c_str(), static_cast<long long>(o.repeat),
                 seconds[seconds.size() / 2] * 1e3, seconds.front() * 1e3);
+    if (module->onGpu()) {
+      std::sort(deviceSeconds.begin(), deviceSeconds.end());
+      std::printf("@%s on the GPU without copies: median %.3f ms, fastest "
+                  "%.3f ms\n",
+                  fn->name.c_str(),
+                  deviceSeconds[deviceSeconds.size() / 2] * 1e3,
+                  deviceSeconds.front() * 1e3);
+    }
+  }
+  if (module->onGpu()) {
+    std::printf("device: %s, peak device memory %.1f MiB\n",
+                cuda::deviceName().c_str(), cuda::peakPoolBytes() / 1048576.0);
+    if (o.kernels)
+      for (const cuda::KernelInfo &k : cuda::kernels())
+        std::printf("kernel %s: %d registers, %d bytes local memory\n",
+                    k.name.c_str(), k.registers, k.localBytes);
   }
   for (const Tensor &out : outputs) {
     bool written = false;

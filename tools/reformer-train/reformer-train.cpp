@@ -12,8 +12,10 @@
 #include "reformer/Dialect/Reformer/Transforms/Passes.h"
 #include "reformer/InitReformer.h"
 #include "reformer/ModelBuilder/ModelBuilder.h"
+#include "reformer/Runtime/Cuda.h"
 #include "reformer/Runtime/Trainer.h"
 #include "reformer/Target/Cpu/CpuCompiler.h"
+#include "reformer/Target/Cuda/CudaCompiler.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -111,6 +113,12 @@ static cl::opt<std::string>
                cl::init(""));
 static cl::opt<bool> parallel("parallel", cl::desc("Use every core (OpenMP)"),
                               cl::init(true));
+static cl::opt<std::string>
+    device("device",
+           cl::desc("Where the step runs: cpu (default) or cuda (the GPU "
+                    "pipeline; needs the CUDA toolkit to compile and a GPU "
+                    "to run)"),
+           cl::init("cpu"));
 
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "reformer-train") << message << "\n";
@@ -161,7 +169,7 @@ static LogicalResult compileModel(const ModelConfig &config,
   std::string text;
   llvm::raw_string_ostream os(text);
   (*module)->print(os);
-  os << "parallel=" << bool(parallel);
+  os << "parallel=" << bool(parallel) << " device=" << device;
   std::string key = llvm::utohexstr(llvm::xxh3_64bits(text));
   library = outDir + "/model.so";
   std::string keyPath = outDir + "/model.key";
@@ -171,20 +179,36 @@ static LogicalResult compileModel(const ModelConfig &config,
     std::cout << "using the compiled step in " << library << "\n";
     return success();
   }
+  bool gpu = device == "cuda";
   std::cout << "compiling " << config.name
             << " with its training step (rf-derive-training-step, "
-               "rf-cpu-pipeline) …"
+            << (gpu ? "rf-gpu-pipeline" : "rf-cpu-pipeline") << ") …"
             << std::endl;
-  CpuPipelineOptions pipeline;
-  pipeline.parallel = parallel;
-  if (failed(lowerForCpu(**module, pipeline))) {
-    error = "the CPU pipeline failed (see the diagnostics above)";
-    return failure();
-  }
   llvm::LLVMContext llvmContext;
-  auto llvmModule = translateForHost(**module, llvmContext, error);
+  std::unique_ptr<llvm::Module> llvmModule;
+  if (gpu) {
+    FailureOr<std::string> toolkit = findCudaToolkit("", error);
+    if (failed(toolkit))
+      return failure();
+    GpuPipelineOptions pipeline;
+    pipeline.toolkit = *toolkit;
+    if (failed(lowerForCuda(**module, pipeline))) {
+      error = "the GPU pipeline failed (see the diagnostics above)";
+      return failure();
+    }
+    llvmModule = translateCudaModule(**module, llvmContext, error);
+  } else {
+    CpuPipelineOptions pipeline;
+    pipeline.parallel = parallel;
+    if (failed(lowerForCpu(**module, pipeline))) {
+      error = "the CPU pipeline failed (see the diagnostics above)";
+      return failure();
+    }
+    llvmModule = translateForHost(**module, llvmContext, error);
+  }
   if (!llvmModule ||
-      failed(emitSharedLibrary(*llvmModule, library, parallel, error)))
+      failed(emitSharedLibrary(*llvmModule, library, parallel && !gpu, error,
+                               gpu ? "x86-64" : "native")))
     return failure();
   std::error_code ec;
   llvm::raw_fd_ostream keyFile(keyPath, ec);
@@ -277,6 +301,13 @@ int main(int argc, char **argv) {
     train = std::move(t);
     valid = std::move(v);
   }
+
+  if (device != "cpu" && device != "cuda")
+    return fail("--device: expected cpu or cuda, got '" + device + "'");
+  // Before compiling: without a GPU there is nothing to compile for.
+  if (device == "cuda")
+    if (rt::Status s = rt::cuda::initialize(); !s)
+      return fail("--device=cuda: " + s.error);
 
   std::string library, error;
   if (failed(compileModel(*config, library, error)))

@@ -203,4 +203,16 @@ def RfMapLoopsToGpu : Pass<"rf-map-loops-to-gpu", "::mlir::func::FuncOp"> {
   ];
 }
 
+def RfNameKernels : Pass<"rf-name-kernels", "::mlir::ModuleOp"> {
+  let summary = "Name each outlined kernel after its GPU module";
+  let description = [{
+    `gpu-kernel-outlining` names every kernel of a function alike
+    (`forward_kernel`) and tells them apart only by their module
+    (`forward_kernel_12`). This pass gives each kernel its module's name, so
+    the runtime's errors and register reports, and the files of
+    `reformer-compile --emit=ptx`, name one kernel each.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // REFORMER_CONVERSION_PASSES_TD

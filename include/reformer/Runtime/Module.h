@@ -53,7 +53,8 @@ public:
   using Entry = void (*)(void **);
 
   /// dlopens `path` and reads its manifest; refuses a module compiled for
-  /// vector features this CPU lacks.
+  /// vector features this CPU lacks, or a GPU module where no CUDA driver
+  /// or GPU is found.
   static Status open(const std::string &path,
                      std::unique_ptr<LoadedModule> &out);
   ~LoadedModule();
@@ -61,13 +62,28 @@ public:
   const std::vector<FunctionAbi> &functions() const { return functions_; }
   const FunctionAbi *function(const std::string &name) const;
 
+  /// Whether the module runs on a CUDA GPU (reformer-compile
+  /// --target=cuda).
+  bool onGpu() const { return gpu_; }
+
+  /// GPU modules: seconds the last call spent from launching its work to
+  /// the GPU finishing it, without the copies in and out.
+  double lastDeviceSeconds() const { return deviceSeconds_; }
+
   /// Calls `function` with one tensor per ABI argument, checking each
-  /// tensor's element type and shape first.
+  /// tensor's element type and shape first. For a GPU module the tensors
+  /// are copied to device memory and the outputs back; a failed kernel is
+  /// reported by name.
   Status call(const FunctionAbi &function,
               const std::vector<Tensor *> &args) const;
 
 private:
+  Status callOnGpu(const FunctionAbi &function, Entry entry,
+                   const std::vector<Tensor *> &args) const;
+
   void *handle_ = nullptr;
+  bool gpu_ = false;
+  mutable double deviceSeconds_ = 0;
   std::vector<FunctionAbi> functions_;
   std::map<std::string, Entry> entries_;
 };
