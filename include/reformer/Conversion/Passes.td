@@ -186,6 +186,9 @@ def RfMapLoopsToGpu : Pass<"rf-map-loops-to-gpu", "::mlir::func::FuncOp"> {
       threads (guarded where the extent is not a multiple).
     - A parallel loop whose body allocates or holds nested parallel loops
       maps its own dimensions to blocks and runs its body on one thread.
+      Scratch buffers its body allocates and frees become slots of one
+      host allocation, one slot per iteration (`memref.view`), so kernels
+      never call the device-side malloc.
 
     Grid dimensions beyond three run as loops. Host `scf.for` loops that
     contain parallel loops stay on the host; their bodies are mapped the

@@ -253,6 +253,99 @@ LogicalResult mapPlainLoop(scf::ParallelOp loop, int64_t threads) {
       inner, {dimMapping(loop.getContext(), gpu::Processor::ThreadX)});
 }
 
+/// Bytes of one element of a scratch buffer, or 0 for types not handled.
+int64_t elementBytes(Type type) {
+  if (type.isIndex())
+    return 8; // the GPU lowering's index width
+  if (type.isIntOrFloat() && type.getIntOrFloatBitWidth() % 8 == 0)
+    return type.getIntOrFloatBitWidth() / 8;
+  return 0;
+}
+
+/// Scratch buffers a loop body allocates (and frees in the same block)
+/// become slots of one host allocation, one slot per iteration, viewed with
+/// memref.view: kernels then never call the device-side malloc, whose heap
+/// is small and shared by every thread.
+void privatizeScratch(scf::ParallelOp loop) {
+  int64_t iterations = 1;
+  SmallVector<int64_t> trips;
+  for (auto [lb, ub, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    std::optional<int64_t> l = getConstantIntValue(lb),
+                           u = getConstantIntValue(ub),
+                           s = getConstantIntValue(step);
+    if (!l || !u || !s || *s <= 0)
+      return; // dynamic bounds: the kernels keep their own allocations
+    trips.push_back(llvm::divideCeil(*u - *l, *s));
+    iterations *= trips.back();
+  }
+  struct Slot {
+    memref::AllocOp alloc;
+    SmallVector<memref::DeallocOp> deallocs;
+    int64_t offset;
+  };
+  SmallVector<Slot> slots;
+  int64_t slotBytes = 0;
+  loop.getBody()->walk([&](memref::AllocOp alloc) {
+    MemRefType type = alloc.getType();
+    int64_t bytes = elementBytes(type.getElementType());
+    if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
+        type.getMemorySpace() || bytes == 0)
+      return;
+    Slot slot{alloc, {}, slotBytes};
+    for (Operation *user : alloc->getUsers())
+      if (auto dealloc = dyn_cast<memref::DeallocOp>(user))
+        slot.deallocs.push_back(dealloc);
+    // Only buffers freed in their own block: a slot is then free again
+    // before the next use of the same code.
+    if (slot.deallocs.size() != 1 ||
+        slot.deallocs.front()->getBlock() != alloc->getBlock())
+      return;
+    slotBytes += llvm::alignTo(type.getNumElements() * bytes, 64);
+    slots.push_back(slot);
+  });
+  if (slots.empty())
+    return;
+
+  OpBuilder b(loop);
+  Location loc = loop.getLoc();
+  auto bufferType =
+      MemRefType::get({iterations * slotBytes}, b.getIntegerType(8));
+  Value buffer =
+      memref::AllocOp::create(b, loc, bufferType, b.getI64IntegerAttr(64));
+  b.setInsertionPointAfter(loop);
+  memref::DeallocOp::create(b, loc, buffer);
+
+  // The iteration's slot: its linear index times the slot size.
+  b.setInsertionPointToStart(loop.getBody());
+  Value linear = arith::ConstantIndexOp::create(b, loc, 0);
+  for (auto [iv, lb, step, trip] :
+       llvm::zip(loop.getInductionVars(), loop.getLowerBound(), loop.getStep(),
+                 trips)) {
+    Value index = arith::DivUIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, iv, lb), step);
+    linear = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, linear,
+                              arith::ConstantIndexOp::create(b, loc, trip)),
+        index);
+  }
+  Value base = arith::MulIOp::create(
+      b, loc, linear, arith::ConstantIndexOp::create(b, loc, slotBytes));
+  for (Slot &slot : slots) {
+    OpBuilder at(slot.alloc);
+    Value shift = arith::AddIOp::create(
+        at, loc, base, arith::ConstantIndexOp::create(at, loc, slot.offset));
+    Value view =
+        memref::ViewOp::create(at, slot.alloc.getLoc(), slot.alloc.getType(),
+                               buffer, shift, ValueRange{});
+    slot.alloc.replaceAllUsesWith(view);
+    slot.alloc.erase();
+    for (memref::DeallocOp dealloc : slot.deallocs)
+      dealloc.erase();
+  }
+}
+
 LogicalResult mapLoop(scf::ParallelOp loop, int64_t threads) {
   bool plain =
       !containsParallelLoop(loop) &&
@@ -262,6 +355,7 @@ LogicalResult mapLoop(scf::ParallelOp loop, int64_t threads) {
            .wasInterrupted();
   if (plain)
     return mapPlainLoop(loop, threads);
+  privatizeScratch(loop);
   if (failed(mapToBlocks(loop)))
     return failure();
   SmallVector<scf::ParallelOp> nested;

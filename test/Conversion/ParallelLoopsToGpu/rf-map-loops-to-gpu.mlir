@@ -30,13 +30,20 @@ func.func @plain(%a: memref<16x300xf32>, %b: memref<16x300xf32>) {
 
 // A loop whose body allocates scratch and holds nested parallel loops: its
 // iterations map to blocks and the nested loops run serially on one thread.
+// The scratch becomes a slot (256 bytes) of one host buffer per iteration,
+// so the kernel calls no device-side malloc.
 // CHECK-LABEL: func.func @scratch
+// CHECK: %[[BUF:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1024xi8>
 // CHECK: scf.parallel (%[[I:.*]]) =
-// CHECK: memref.alloc() : memref<64xf32>
+// CHECK: %[[SLOT:.*]] = arith.muli %{{.*}}, %c256
+// CHECK: memref.view %[[BUF]][%{{.*}}][] : memref<1024xi8> to memref<64xf32>
+// CHECK-NOT: memref.alloc
 // CHECK: scf.for
 // CHECK: scf.for
 // CHECK-NOT: scf.parallel
+// CHECK-NOT: memref.dealloc
 // CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+// CHECK: memref.dealloc %[[BUF]]
 // LAUNCH-LABEL: func.func @scratch
 // LAUNCH: gpu.launch blocks({{.*}}) in ({{.*}} = %c4, {{.*}}) threads({{.*}}) in ({{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}})
 func.func @scratch(%a: memref<4x64xf32>, %b: memref<4x64xf32>) {
