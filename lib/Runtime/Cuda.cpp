@@ -185,7 +185,9 @@ void *allocate(size_t bytes) {
   CUdeviceptr pointer = 0;
   CUresult result = s.driver.cuMemAlloc(&pointer, bytes);
   if (result != 0 && !s.freeBlocks.empty()) {
-    // Out of memory with blocks cached for other sizes: give them back.
+    // Out of memory with blocks cached for other sizes: give them back,
+    // once the kernels queued before their release are done with them.
+    s.driver.cuStreamSynchronize(s.stream);
     for (auto &[size, block] : s.freeBlocks) {
       s.driver.cuMemFree(reinterpret_cast<CUdeviceptr>(block));
       s.blockSizes.erase(block);
@@ -215,40 +217,34 @@ void release(void *pointer) {
   s.held -= it->second;
 }
 
-Status copyToDevice(void *device, const void *host, size_t bytes) {
+namespace {
+/// Waits for queued work, then runs `copy` (a synchronous driver copy);
+/// returns its error, if any, and clears it.
+template <typename Copy>
+Status synchronizedCopy(const std::string &what, Copy copy) {
   State &s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (Status ready = initialize(); !ready)
     return ready;
-  if (!check(s, s.driver.cuStreamSynchronize(s.stream),
-             "cuStreamSynchronize") ||
-      !check(s,
-             s.driver.cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(device), host,
-                                   bytes),
-             "copying to the device")) {
-    Status failed = Status::fail(s.error);
-    s.error.clear();
-    return failed;
-  }
-  return Status::ok();
+  if (check(s, s.driver.cuStreamSynchronize(s.stream), "cuStreamSynchronize") &&
+      check(s, copy(s.driver), what))
+    return Status::ok();
+  Status failed = Status::fail(s.error);
+  s.error.clear();
+  return failed;
+}
+} // namespace
+
+Status copyToDevice(void *device, const void *host, size_t bytes) {
+  return synchronizedCopy("copying to the device", [&](Driver &d) {
+    return d.cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(device), host, bytes);
+  });
 }
 
 Status copyToHost(void *host, const void *device, size_t bytes) {
-  State &s = state();
-  std::lock_guard<std::recursive_mutex> lock(s.mutex);
-  if (Status ready = initialize(); !ready)
-    return ready;
-  if (!check(s, s.driver.cuStreamSynchronize(s.stream),
-             "cuStreamSynchronize") ||
-      !check(s,
-             s.driver.cuMemcpyDtoH(host, reinterpret_cast<CUdeviceptr>(device),
-                                   bytes),
-             "copying to the host")) {
-    Status failed = Status::fail(s.error);
-    s.error.clear();
-    return failed;
-  }
-  return Status::ok();
+  return synchronizedCopy("copying to the host", [&](Driver &d) {
+    return d.cuMemcpyDtoH(host, reinterpret_cast<CUdeviceptr>(device), bytes);
+  });
 }
 
 Status synchronize() {

@@ -230,87 +230,38 @@ static LogicalResult writeKernelObjects(ModuleOp module, const std::string &dir,
   return success();
 }
 
-/// The GPU path: rf-gpu-pipeline, then the kernels (PTX or cubin), the IR,
-/// or host code with the kernels embedded (a shared library like the CPU
-/// target's, which the runtime runs on the GPU).
-static int compileForCuda(ModuleOp module, const std::string &output) {
-  std::string error;
-  FailureOr<std::string> toolkit = findCudaToolkit(cudaPath, error);
-  if (failed(toolkit))
-    return fail(error);
-  GpuPipelineOptions options;
-  options.chip = gpuChip;
-  options.toolkit = *toolkit;
-  options.format = emitKind == Emit::Cubin ? "bin"
-                   : emitKind == Emit::PTX ? "isa"
-                                           : "fatbin";
-  SmallVector<PipelineStage> stages = getGpuPipelineStages(options);
-  if (!stopAfter.empty() && llvm::none_of(stages, [](const PipelineStage &s) {
-        return s.name == stopAfter;
-      }))
-    return fail("unknown stage '" + stopAfter + "'");
-  if (!stopAfter.empty() && emitKind != Emit::MLIR)
-    return fail("--stop-after-stage needs --emit=mlir");
-  if (!dumpDir.empty())
-    if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))
-      return fail(dumpDir + ": " + ec.message());
-  int stageNumber = 0;
-  LogicalResult dumped = success();
-  auto afterStage = [&](StringRef name, ModuleOp m) {
-    if (dumpDir.empty() || failed(dumped))
-      return;
-    std::string path =
-        dumpDir + "/" +
-        llvm::formatv("{0:2}-{1}.mlir", stageNumber++, name).str();
-    dumped = writeText(
-        path, [&](llvm::raw_ostream &os) { m.print(os); }, error);
-  };
-  if (failed(lowerForCuda(module, options, afterStage, stopAfter)))
-    return fail("the GPU pipeline failed (see the diagnostics above)");
-  if (failed(dumped))
-    return fail(error);
-  if (emitKind == Emit::MLIR) {
-    if (failed(writeText(
-            output, [&](llvm::raw_ostream &os) { module.print(os); }, error)))
-      return fail(error);
-    return 0;
+/// The stages of the chosen target's pipeline; `hostCpu` and `openmp`
+/// describe the host code it produces.
+static FailureOr<SmallVector<PipelineStage>>
+pipelineStages(std::string &hostCpu, bool &openmp, std::string &error) {
+  if (target == Target::Cuda) {
+    FailureOr<std::string> toolkit = findCudaToolkit(cudaPath, error);
+    if (failed(toolkit))
+      return failure();
+    GpuPipelineOptions options;
+    options.chip = gpuChip;
+    options.toolkit = *toolkit;
+    options.format = emitKind == Emit::Cubin ? "bin"
+                     : emitKind == Emit::PTX ? "isa"
+                                             : "fatbin";
+    // The host side only allocates and launches: baseline x86-64.
+    hostCpu = "x86-64";
+    openmp = false;
+    return getGpuPipelineStages(options);
   }
   if (emitKind == Emit::PTX || emitKind == Emit::Cubin) {
-    if (failed(writeKernelObjects(
-            module, output, emitKind == Emit::Cubin ? "cubin" : "ptx", error)))
-      return fail(error);
-    return 0;
+    error = "--emit=ptx and --emit=cubin need --target=cuda";
+    return failure();
   }
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateCudaModule(module, llvmContext, error);
-  if (!llvmModule)
-    return fail(error);
-  if (emitKind == Emit::LLVMIR) {
-    if (failed(writeText(
-            output,
-            [&](llvm::raw_ostream &os) { llvmModule->print(os, nullptr); },
-            error)))
-      return fail(error);
-    return 0;
-  }
-  if (emitKind == Emit::SharedLibrary) {
-    if (failed(emitSharedLibrary(*llvmModule, output, /*openmp=*/false, error,
-                                 "x86-64")))
-      return fail(error);
-    return 0;
-  }
-  std::error_code ec;
-  llvm::ToolOutputFile out(output, ec,
-                           emitKind == Emit::Assembly ? llvm::sys::fs::OF_Text
-                                                      : llvm::sys::fs::OF_None);
-  if (ec)
-    return fail(output + ": " + ec.message());
-  if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
-                          error, "x86-64")))
-    return fail(error);
-  out.keep();
-  return 0;
+  CpuPipelineOptions options;
+  options.parallel = parallel;
+  FailureOr<int64_t> lanes = vectorLanesForCpu(targetCpu, error);
+  if (failed(lanes))
+    return failure();
+  options.vectorLanes = *lanes;
+  hostCpu = targetCpu;
+  openmp = parallel;
+  return getCpuPipelineStages(options);
 }
 
 int main(int argc, char **argv) {
@@ -337,19 +288,13 @@ int main(int argc, char **argv) {
                   "above)");
   }
 
-  if (target == Target::Cuda)
-    return compileForCuda(*module, output);
-  if (emitKind == Emit::PTX || emitKind == Emit::Cubin)
-    return fail("--emit=ptx and --emit=cubin need --target=cuda");
-
-  CpuPipelineOptions options;
-  options.parallel = parallel;
-  FailureOr<int64_t> lanes = vectorLanesForCpu(targetCpu, error);
-  if (failed(lanes))
+  std::string hostCpu;
+  bool openmp = false;
+  FailureOr<SmallVector<PipelineStage>> stages =
+      pipelineStages(hostCpu, openmp, error);
+  if (failed(stages))
     return fail(error);
-  options.vectorLanes = *lanes;
-  SmallVector<PipelineStage> stages = getCpuPipelineStages(options);
-  if (!stopAfter.empty() && llvm::none_of(stages, [](const PipelineStage &s) {
+  if (!stopAfter.empty() && llvm::none_of(*stages, [](const PipelineStage &s) {
         return s.name == stopAfter;
       }))
     return fail("unknown stage '" + stopAfter + "'");
@@ -375,8 +320,8 @@ int main(int argc, char **argv) {
   }
 
   LogicalResult dumped = success();
-  if (failed(lowerForCpu(
-          *module, options,
+  if (failed(runPipelineStages(
+          *module, *stages,
           [&](StringRef stage, ModuleOp m) {
             if (succeeded(dumped))
               dumped = dump(stage, m);
@@ -387,7 +332,8 @@ int main(int argc, char **argv) {
             }
           },
           stopAfter)))
-    return fail("the CPU pipeline failed (see the diagnostics above)");
+    return fail(llvm::Twine("the ") + (target == Target::Cuda ? "GPU" : "CPU") +
+                " pipeline failed (see the diagnostics above)");
   if (failed(dumped))
     return fail(error);
   bool stopped = !stopAfter.empty();
@@ -397,10 +343,18 @@ int main(int argc, char **argv) {
       return fail(error);
     return 0;
   }
+  if (emitKind == Emit::PTX || emitKind == Emit::Cubin) {
+    if (failed(writeKernelObjects(
+            *module, output, emitKind == Emit::Cubin ? "cubin" : "ptx", error)))
+      return fail(error);
+    return 0;
+  }
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
-      translateForHost(*module, llvmContext, error, targetCpu);
+      target == Target::Cuda
+          ? translateCudaModule(*module, llvmContext, error)
+          : translateForHost(*module, llvmContext, error, targetCpu);
   if (!llvmModule)
     return fail(error);
   if (!dumpDir.empty() &&
@@ -420,8 +374,7 @@ int main(int argc, char **argv) {
   }
 
   if (emitKind == Emit::SharedLibrary) {
-    if (failed(
-            emitSharedLibrary(*llvmModule, output, parallel, error, targetCpu)))
+    if (failed(emitSharedLibrary(*llvmModule, output, openmp, error, hostCpu)))
       return fail(error);
     return 0;
   }
@@ -432,7 +385,7 @@ int main(int argc, char **argv) {
   if (ec)
     return fail(output + ": " + ec.message());
   if (failed(emitHostCode(*llvmModule, out.os(), emitKind == Emit::Assembly,
-                          error, targetCpu)))
+                          error, hostCpu)))
     return fail(error);
   out.keep();
   return 0;

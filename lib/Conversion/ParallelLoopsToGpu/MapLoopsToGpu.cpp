@@ -1,5 +1,4 @@
-//===- MapLoopsToGpu.cpp - The rf-map-loops-to-gpu pass
-//--------------------===//
+//===- MapLoopsToGpu.cpp - The rf-map-loops-to-gpu pass -------------------===//
 //
 // After bufferization the CPU pipeline's functions are host code with
 // parallel loops. For the GPU every buffer access must happen in a kernel,

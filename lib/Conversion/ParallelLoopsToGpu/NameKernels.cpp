@@ -1,5 +1,4 @@
-//===- NameKernels.cpp - The rf-name-kernels pass
-//--------------------------===//
+//===- NameKernels.cpp - The rf-name-kernels pass -------------------------===//
 
 #include "reformer/Conversion/Passes.h"
 
