@@ -4,6 +4,7 @@
 #include "Reference.h"
 
 #include "reformer/InitReformer.h"
+#include "reformer/Pipelines/GpuPipeline.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Parser/Parser.h"
@@ -40,6 +41,41 @@ std::unique_ptr<Compiled> Compiled::fromModule(MLIRContext &context,
     return nullptr;
   }
   return compiled;
+}
+
+std::unique_ptr<Compiled>
+Compiled::fromModule(OwningOpRef<ModuleOp> module,
+                     llvm::ArrayRef<reformer::PipelineStage> stages) {
+  if (failed(reformer::runPipelineStages(*module, stages, {}, ""))) {
+    ADD_FAILURE() << "the pipeline failed";
+    return nullptr;
+  }
+  std::string error;
+  auto compiled = std::unique_ptr<Compiled>(new Compiled());
+  compiled->jit = reformer::CpuJit::create(*module, error);
+  if (!compiled->jit) {
+    ADD_FAILURE() << "JIT compilation failed: " << error;
+    return nullptr;
+  }
+  return compiled;
+}
+
+llvm::SmallVector<reformer::PipelineStage> gpuMappingOnCpuStages() {
+  reformer::GpuPipelineOptions gpu;
+  reformer::CpuPipelineOptions cpu; // serial: the JIT links no libomp
+  llvm::SmallVector<reformer::PipelineStage> stages;
+  for (const reformer::PipelineStage &stage :
+       reformer::getGpuPipelineStages(gpu)) {
+    stages.push_back(stage);
+    if (stage.name == "loops")
+      break;
+  }
+  stages.push_back({"mapped", "func.func(rf-map-loops-to-gpu)"});
+  for (const reformer::PipelineStage &stage :
+       reformer::getCpuPipelineStages(cpu))
+    if (stage.name == "llvm")
+      stages.push_back(stage);
+  return stages;
 }
 
 std::unique_ptr<Compiled> Compiled::fromSource(const std::string &source) {

@@ -26,6 +26,11 @@ public:
   static std::unique_ptr<Compiled>
   fromModule(mlir::MLIRContext &context,
              mlir::OwningOpRef<mlir::ModuleOp> module);
+  /// Compiles a module through `stages` instead of rf-cpu-pipeline; they
+  /// must end in the LLVM dialect with entry points.
+  static std::unique_ptr<Compiled>
+  fromModule(mlir::OwningOpRef<mlir::ModuleOp> module,
+             llvm::ArrayRef<mlir::reformer::PipelineStage> stages);
 
   /// Calls `reformer_entry_<function>` with the argument pointers in ABI
   /// order (inputs, then outputs).
@@ -35,6 +40,14 @@ public:
 private:
   std::unique_ptr<mlir::reformer::CpuJit> jit;
 };
+
+/// The GPU pipeline's loop structure run on the CPU: its loops stage and
+/// rf-map-loops-to-gpu (collapsed and tiled loops, scratch slots, serial
+/// code wrapped for one-thread kernels), then the CPU's LLVM stage instead
+/// of kernel outlining. Mapping attributes are ignored and the loops run
+/// serially, so this checks without a GPU that the mapping rewrites keep
+/// the numbers (not that iterations are independent).
+llvm::SmallVector<mlir::reformer::PipelineStage> gpuMappingOnCpuStages();
 
 /// A context with every dialect the pipeline needs.
 std::unique_ptr<mlir::MLIRContext> makeContext();

@@ -24,13 +24,16 @@ using namespace mlir::reformer;
 
 namespace {
 
-void checkModel(const ModelConfig &config) {
+void checkModel(const ModelConfig &config, bool gpuMapping = false) {
   auto context = makeContext();
   BuildOptions options;
   options.emitLoss = true;
   auto module = buildModel(context.get(), config, options);
   ASSERT_TRUE(mlir::succeeded(module));
-  auto compiled = Compiled::fromModule(*context, std::move(*module));
+  auto compiled =
+      gpuMapping
+          ? Compiled::fromModule(std::move(*module), gpuMappingOnCpuStages())
+          : Compiled::fromModule(*context, std::move(*module));
   ASSERT_TRUE(compiled);
 
   std::vector<AbiArg> args = argsOf(compiled->manifest(), "forward");
@@ -88,6 +91,13 @@ void checkModel(const ModelConfig &config) {
 }
 
 TEST(Model, TwoLayerLocalAndLshWithPadding) { checkModel(smallModel()); }
+
+// The GPU pipeline's loops and rf-map-loops-to-gpu (collapsed and tiled
+// loops with guards, scratch in per-iteration slots, the loss's serial code
+// wrapped), run on the CPU against the reference.
+TEST(Model, GpuLoopMappingMatchesReference) {
+  checkModel(smallModel(), /*gpuMapping=*/true);
+}
 
 TEST(Model, TwoLshLayersNoPadding) {
   ModelConfig c = smallModel();

@@ -51,7 +51,8 @@ double weightedCrossEntropy(const Vec &logits,
   return total / weightSum;
 }
 
-void checkTrainingStep(const ModelConfig &config, double beta1) {
+void checkTrainingStep(const ModelConfig &config, double beta1,
+                       bool gpuMapping = false) {
   auto context = makeContext();
   auto module = buildModel(context.get(), config, BuildOptions());
   ASSERT_TRUE(mlir::succeeded(module));
@@ -60,7 +61,10 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
   options.beta1 = beta1;
   pm.addPass(createRfDeriveTrainingStep(options));
   ASSERT_TRUE(mlir::succeeded(pm.run(**module)));
-  auto compiled = Compiled::fromModule(*context, std::move(*module));
+  auto compiled =
+      gpuMapping
+          ? Compiled::fromModule(std::move(*module), gpuMappingOnCpuStages())
+          : Compiled::fromModule(*context, std::move(*module));
   ASSERT_TRUE(compiled);
 
   std::vector<AbiArg> args = argsOf(compiled->manifest(), "train_step");
@@ -160,6 +164,13 @@ void checkTrainingStep(const ModelConfig &config, double beta1) {
 
 TEST(TrainingStep, LocalAndLshLayersWithPaddingMatchFiniteDifferences) {
   checkTrainingStep(smallModel(), 0.9);
+}
+
+// The same step through the GPU pipeline's loop mapping, run on the CPU:
+// the optimizer's scalars and the loss reduction live in one-thread
+// kernels there.
+TEST(TrainingStep, GpuLoopMappingMatchesFiniteDifferences) {
+  checkTrainingStep(smallModel(), 0.9, /*gpuMapping=*/true);
 }
 
 // With dropout the forward, the recomputation of each block's inputs and

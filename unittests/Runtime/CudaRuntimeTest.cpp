@@ -49,8 +49,7 @@ TEST(CudaRuntime, WithoutAGpuEveryCallReportsWhy) {
   void *stream = mgpuStreamCreate();
   void *buffer = _mlir_memref_to_llvm_alloc(1024);
   EXPECT_EQ(buffer, nullptr);
-  mgpuLaunchKernel(nullptr, 1, 1, 1, 32, 1, 1, 0, stream, nullptr, nullptr,
-                   0);
+  mgpuLaunchKernel(nullptr, 1, 1, 1, 32, 1, 1, 0, stream, nullptr, nullptr, 0);
   mgpuStreamSynchronize(stream);
   mgpuStreamDestroy(stream);
   _mlir_memref_to_llvm_free(buffer);
