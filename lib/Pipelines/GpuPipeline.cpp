@@ -10,6 +10,19 @@ using namespace mlir::reformer;
 
 StringRef reformer::defaultCudaToolkit() { return REFORMER_CUDA_TOOLKIT_DIR; }
 
+std::string reformer::ptxFeatureForChip(StringRef chip) {
+  unsigned version = 0;
+  if (!chip.consume_front("sm_"))
+    return "";
+  if (!chip.consume_back("a"))
+    chip.consume_back("f"); // arch- and family-specific variants
+  if (chip.getAsInteger(10, version) || version < 70)
+    return "";
+  // Blackwell needs PTX 8.7 or later (8.8 covers every sm_1xx LLVM knows);
+  // PTX 8.0 covers Volta to Hopper.
+  return version >= 100 ? "+ptx88" : "+ptx80";
+}
+
 SmallVector<PipelineStage>
 reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
   SmallVector<PipelineStage> stages = getTargetIndependentStages();
@@ -29,10 +42,13 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
                       "}),func.func(convert-parallel-loops-to-gpu),"
                       "canonicalize,gpu-kernel-outlining,rf-name-kernels,"
                       "canonicalize,cse"});
+  std::string features = options.features.empty()
+                             ? ptxFeatureForChip(options.chip)
+                             : options.features.getValue();
   // libdevice comes from the toolkit: math ops call __nv_* functions.
   stages.push_back(
       {"nvvm", "nvvm-attach-target{chip=" + options.chip.getValue() +
-                   " features=" + options.features.getValue() +
+                   " features=" + features +
                    " O=3},"
                    "gpu.module(expand-strided-metadata,lower-affine,"
                    "convert-scf-to-cf,convert-vector-to-llvm,"
@@ -68,6 +84,10 @@ void reformer::registerGpuPipeline() {
       "Lower a Reformer model to NVVM kernels and LLVM host code with C "
       "entry points and the ABI manifest",
       [](OpPassManager &pm, const GpuPipelineOptions &options) {
+        if (ptxFeatureForChip(options.chip).empty())
+          llvm::report_fatal_error("rf-gpu-pipeline: chip '" +
+                                   llvm::Twine(options.chip) +
+                                   "' is not sm_70 or later (sm_NN[a])");
         if (failed(buildGpuPipeline(pm, options)))
           llvm::report_fatal_error("rf-gpu-pipeline: invalid stage");
       });

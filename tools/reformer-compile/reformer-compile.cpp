@@ -238,6 +238,12 @@ pipelineStages(std::string &hostCpu, bool &openmp, std::string &error) {
     FailureOr<std::string> toolkit = findCudaToolkit(cudaPath, error);
     if (failed(toolkit))
       return failure();
+    if (ptxFeatureForChip(gpuChip).empty()) {
+      error = "--gpu-chip: expected an NVIDIA architecture sm_70 or later "
+              "(sm_80, sm_90a, sm_100, ...), got '" +
+              gpuChip + "'";
+      return failure();
+    }
     GpuPipelineOptions options;
     options.chip = gpuChip;
     options.toolkit = *toolkit;

@@ -22,8 +22,10 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       *this, "chip", llvm::cl::desc("GPU architecture (sm_90a, sm_80, ...)"),
       llvm::cl::init("sm_90a")};
   PassOptions::Option<std::string> features{
-      *this, "features", llvm::cl::desc("PTX version feature"),
-      llvm::cl::init("+ptx80")};
+      *this, "features",
+      llvm::cl::desc("PTX version feature (empty: the oldest that supports "
+                     "the chip and this toolkit's ptxas)"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> toolkit{
       *this, "toolkit",
       llvm::cl::desc("CUDA toolkit directory (ptxas, libdevice); empty: the "
@@ -38,6 +40,10 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::desc("Threads per block for elementwise loops"),
       llvm::cl::init(256)};
 };
+
+/// The PTX version feature for `chip` ("sm_80", "sm_90a", "sm_100", ...),
+/// or "" when `chip` is not of that form or older than sm_70.
+std::string ptxFeatureForChip(StringRef chip);
 
 /// The CUDA toolkit directory found at build time, or "".
 StringRef defaultCudaToolkit();
