@@ -2,6 +2,7 @@
 
 #include "reformer/Target/Cpu/CpuCompiler.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Pass/PassManager.h"
@@ -102,16 +103,36 @@ FailureOr<int64_t> reformer::vectorLanesForCpu(StringRef cpu,
   return 4;
 }
 
-static void registerTranslations(MLIRContext *context) {
+/// Registers the translations to LLVM IR, and drops the `reformer.*`
+/// argument and result attributes of LLVM functions: the manifest already
+/// holds what they said, and the translation warns about every attribute it
+/// does not know, printing the whole function each time (minutes for a
+/// deep training step).
+static void prepareTranslation(ModuleOp module) {
   DialectRegistry registry;
   registerAllToLLVMIRTranslations(registry);
-  context->appendDialectRegistry(registry);
+  module.getContext()->appendDialectRegistry(registry);
+  auto dropOurs = [](DictionaryAttr attrs) -> DictionaryAttr {
+    if (!attrs)
+      return attrs;
+    SmallVector<NamedAttribute> kept;
+    for (NamedAttribute attr : attrs)
+      if (!attr.getName().strref().starts_with("reformer."))
+        kept.push_back(attr);
+    return DictionaryAttr::get(attrs.getContext(), kept);
+  };
+  module.walk([&](LLVM::LLVMFuncOp func) {
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      func.setArgAttrs(i, dropOurs(func.getArgAttrDict(i)));
+    for (unsigned i = 0; i < func.getNumResults(); ++i)
+      func.setResultAttrs(i, dropOurs(func.getResultAttrDict(i)));
+  });
 }
 
 std::unique_ptr<llvm::Module>
 reformer::translateForHost(ModuleOp lowered, llvm::LLVMContext &context,
                            std::string &error, StringRef cpu) {
-  registerTranslations(lowered.getContext());
+  prepareTranslation(lowered);
   std::unique_ptr<llvm::TargetMachine> tm = targetMachine(cpu, error);
   if (!tm)
     return nullptr;
@@ -210,7 +231,7 @@ CpuJit::CpuJit(std::unique_ptr<ExecutionEngine> engine)
 CpuJit::~CpuJit() = default;
 
 std::unique_ptr<CpuJit> CpuJit::create(ModuleOp lowered, std::string &error) {
-  registerTranslations(lowered.getContext());
+  prepareTranslation(lowered);
   std::unique_ptr<llvm::TargetMachine> tm = targetMachine("native", error);
   if (!tm)
     return nullptr;
