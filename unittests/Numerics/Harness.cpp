@@ -29,18 +29,7 @@ std::unique_ptr<MLIRContext> makeContext() {
 
 std::unique_ptr<Compiled> Compiled::fromModule(MLIRContext &context,
                                                OwningOpRef<ModuleOp> module) {
-  if (failed(reformer::lowerForCpu(*module, {}))) {
-    ADD_FAILURE() << "rf-cpu-pipeline failed";
-    return nullptr;
-  }
-  std::string error;
-  auto compiled = std::unique_ptr<Compiled>(new Compiled());
-  compiled->jit = reformer::CpuJit::create(*module, error);
-  if (!compiled->jit) {
-    ADD_FAILURE() << "JIT compilation failed: " << error;
-    return nullptr;
-  }
-  return compiled;
+  return fromModule(std::move(module), reformer::getCpuPipelineStages({}));
 }
 
 std::unique_ptr<Compiled>
