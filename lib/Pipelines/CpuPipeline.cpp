@@ -36,16 +36,20 @@ reformer::runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
   return success();
 }
 
-SmallVector<PipelineStage> reformer::getTargetIndependentStages() {
+SmallVector<PipelineStage>
+reformer::getTargetIndependentStages(int64_t maxBlockRun) {
   SmallVector<PipelineStage> stages = {
       // Record the ABI while signatures are still tensors.
       {"abi", "rf-record-abi"},
       {"prepared", "rf-prepare-inference"},
       // cse merges the zero-filled accumulators of different matmuls;
       // rf-unshare-fills splits them again so bufferization need not copy.
-      {"linalg", "rf-convert-reformer-to-linalg,"
-                 "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
-                 "func.func(rf-unshare-fills)"},
+      {"linalg",
+       "rf-convert-reformer-to-linalg{max-block-run=" +
+           std::to_string(maxBlockRun) +
+           "},"
+           "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
+           "func.func(rf-unshare-fills)"},
       // Inputs stay read-only (rf-record-abi); results become out-params so
       // the entry points take only pointers. The deallocation pipeline frees
       // buffers at the end of their block; optimize-allocation-liveness

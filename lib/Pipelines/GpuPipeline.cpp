@@ -25,7 +25,10 @@ std::string reformer::ptxFeatureForChip(StringRef chip) {
 
 SmallVector<PipelineStage>
 reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
-  SmallVector<PipelineStage> stages = getTargetIndependentStages();
+  // One query chunk per attention iteration: each becomes its own GPU
+  // block, instead of a thread walking 16 chunks.
+  SmallVector<PipelineStage> stages =
+      getTargetIndependentStages(/*maxBlockRun=*/1);
   std::string toolkit = options.toolkit.empty() ? defaultCudaToolkit().str()
                                                 : options.toolkit.getValue();
   // Every copy becomes a loop (a host memcpy cannot reach device memory);

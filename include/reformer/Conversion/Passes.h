@@ -25,8 +25,10 @@ namespace mlir::reformer {
 #define GEN_PASS_REGISTRATION
 #include "reformer/Conversion/Passes.h.inc"
 
-/// Adds every reformer-op lowering to `patterns`.
-void populateReformerToLinalgPatterns(RewritePatternSet &patterns);
+/// Adds every reformer-op lowering to `patterns`; attention blocks walk at
+/// most `maxBlockRun` query chunks per parallel iteration.
+void populateReformerToLinalgPatterns(RewritePatternSet &patterns,
+                                      int64_t maxBlockRun = 16);
 
 /// The module attribute that holds the ABI manifest.
 constexpr llvm::StringLiteral kAbiAttrName = "reformer.abi";

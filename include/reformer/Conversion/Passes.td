@@ -18,6 +18,12 @@ def RfConvertReformerToLinalg : Pass<"rf-convert-reformer-to-linalg"> {
     blocks are inlined and `lsh_attention` decomposed on the way. Shapes
     must be static. Ops left unconverted are reported as errors.
   }];
+  let options = [
+    Option<"maxBlockRun", "max-block-run", "int64_t", "16",
+           "most consecutive query chunks one parallel iteration of the "
+           "attention blocks walks, sharing its gathered key chunks (the "
+           "GPU pipeline uses 1: more iterations, one block each)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",

@@ -41,8 +41,9 @@ runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
                   StringRef stopAfter);
 
 /// The stages every target shares: ABI, inference preparation, linalg and
-/// bufferization.
-SmallVector<PipelineStage> getTargetIndependentStages();
+/// bufferization. Attention blocks walk at most `maxBlockRun` query chunks
+/// per parallel iteration (rf-convert-reformer-to-linalg).
+SmallVector<PipelineStage> getTargetIndependentStages(int64_t maxBlockRun = 16);
 
 /// Adds every stage to `pm` (anchored on builtin.module).
 LogicalResult buildCpuPipeline(OpPassManager &pm,

@@ -46,6 +46,9 @@ struct BlockOperands {
   /// Shared QK: `keys` are the raw query rows, normalized while gathered.
   /// Otherwise `keys` are used as they are (already scaled).
   bool normalizeKeys;
+  /// Most consecutive query chunks one parallel iteration walks (sharing
+  /// its gathered key chunks); fewer give more parallel iterations.
+  int64_t maxRun = 16;
 };
 
 /// Where the blocks' queries and keys are, and where results go. Chunk
@@ -548,7 +551,9 @@ void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
                      const BlockCallbacks &cb, BlockCoords &at, int64_t batch,
                      int64_t heads, int64_t numChunks) {
   int64_t group = 1;
-  for (int64_t g = std::min<int64_t>(numChunks, 16); g >= 1; --g)
+  for (int64_t g =
+           std::min<int64_t>(numChunks, std::max<int64_t>(in.maxRun, 1));
+       g >= 1; --g)
     if (numChunks % g == 0) {
       group = g;
       break;
@@ -592,7 +597,10 @@ void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
 }
 
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerSortedChunkAttention(MLIRContext *context, int64_t maxRun)
+      : OpRewritePattern(context), maxRun(maxRun) {}
+  int64_t maxRun;
+
   LogicalResult matchAndRewrite(SortedChunkAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -627,7 +635,8 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
                      dim,
                      op.getCausal(),
                      /*selfMask=*/true,
-                     /*normalizeKeys=*/true};
+                     /*normalizeKeys=*/true,
+                     maxRun};
     BlockCoords at;
 
     // Sorted slot → (round, slot within the round) → position.
@@ -694,7 +703,10 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
 };
 
 struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerLocalAttention(MLIRContext *context, int64_t maxRun)
+      : OpRewritePattern(context), maxRun(maxRun) {}
+  int64_t maxRun;
+
   LogicalResult matchAndRewrite(LocalAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -721,7 +733,8 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
                      dim,
                      op.getCausal(),
                      /*selfMask=*/false,
-                     /*normalizeKeys=*/false};
+                     /*normalizeKeys=*/false,
+                     maxRun};
     BlockCoords at;
     auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value qc,
                                Value t) -> Value {
@@ -749,7 +762,8 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
 
 } // namespace
 
-void reformer::populateAttentionLoweringPatterns(RewritePatternSet &patterns) {
+void reformer::populateAttentionLoweringPatterns(RewritePatternSet &patterns,
+                                                 int64_t maxBlockRun) {
   patterns.add<LowerSortedChunkAttention, LowerLocalAttention>(
-      patterns.getContext());
+      patterns.getContext(), maxBlockRun);
 }

@@ -20,8 +20,10 @@ void populateLshStepLoweringPatterns(RewritePatternSet &patterns);
 /// dense_grad, layer_norm_grad, chunked_ffn_grad, softmax_cross_entropy_grad,
 /// embedding_grad, axial_pos_embedding_grad, adam_update.
 void populateGradientLoweringPatterns(RewritePatternSet &patterns);
-/// sorted_chunk_attention, local_attention.
-void populateAttentionLoweringPatterns(RewritePatternSet &patterns);
+/// sorted_chunk_attention, local_attention; each parallel iteration walks
+/// at most `maxBlockRun` query chunks.
+void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
+                                       int64_t maxBlockRun = 16);
 /// lsh_attention_grad, local_attention_grad.
 void populateAttentionGradLoweringPatterns(RewritePatternSet &patterns);
 

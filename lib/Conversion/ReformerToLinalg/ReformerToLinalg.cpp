@@ -18,7 +18,8 @@ namespace mlir::reformer {
 using namespace mlir;
 using namespace mlir::reformer;
 
-void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns) {
+void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns,
+                                                int64_t maxBlockRun) {
   populateInlineReversiblePatterns(patterns);
   populateDecomposeLshAttentionPatterns(patterns);
   populateLayerNormAndDenseLoweringPatterns(patterns);
@@ -27,7 +28,7 @@ void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns) {
   populateDropoutLoweringPatterns(patterns);
   populateGradientLoweringPatterns(patterns);
   populateLshStepLoweringPatterns(patterns);
-  populateAttentionLoweringPatterns(patterns);
+  populateAttentionLoweringPatterns(patterns, maxBlockRun);
   populateAttentionGradLoweringPatterns(patterns);
   // tensor.concat (the two residual streams) has no bufferization here.
   tensor::populateDecomposeTensorConcatPatterns(patterns);
@@ -37,6 +38,7 @@ namespace {
 struct RfConvertReformerToLinalgPass
     : reformer::impl::RfConvertReformerToLinalgBase<
           RfConvertReformerToLinalgPass> {
+  using Base::Base;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
@@ -44,7 +46,7 @@ struct RfConvertReformerToLinalgPass
     target.addIllegalOp<tensor::ConcatOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateReformerToLinalgPatterns(patterns);
+    populateReformerToLinalgPatterns(patterns, maxBlockRun);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -1,4 +1,5 @@
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: reformer-opt %s --rf-convert-reformer-to-linalg="max-block-run=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RUN1
 
 // The chunked FFN is a parallel loop over row chunks whose body holds both
 // matmuls; 74 rows in chunks of 16: four full chunks in the loop, a 10-row
@@ -57,6 +58,10 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // The round combine: one elementwise pass, each round an operand of its own.
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins({{.*}} : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>) outs({{.*}} : tensor<1x2x64x16xf32>)
 // CHECK-NOT: reformer.
+// With max-block-run=1 (the GPU pipeline) each of the 8 query chunks is a
+// parallel iteration of its own.
+// RUN1-LABEL: func.func @lsh
+// RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c8{{.*}})
 func.func @lsh(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
   %o = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, seed = 1 : i64}
       : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32>
