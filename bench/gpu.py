@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """GPU check and benchmark in one go: build, correctness, kernel report, times.
 
-Meant for any machine with an NVIDIA GPU and the CUDA toolkit
-(/usr/local/cuda); it stops with the reason where there is none.
+Meant for any machine with an NVIDIA GPU and the CUDA toolkit ($CUDA_HOME,
+default /usr/local/cuda); it stops with the reason where there is none.
 
 1. Builds the project (scripts/setup.sh) and runs the GPU tests
    (test/Target/Cuda: CPU and GPU agree to 1e-4 on the tiny model and the
@@ -27,6 +27,7 @@ import argparse
 import ctypes
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,8 @@ from results_table import publish
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NPY = os.path.join(ROOT, "scripts", "npy.py")
+CUDA_HOME = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+LIT = shutil.which("lit") or "/usr/lib/llvm-22/bin/lit"
 CONFIGS = {("two-layer", 16384): "two-layer-16k.json",
            ("enwik8-3layer", 16384): "enwik8-3layer-16k.json",
            ("enwik8-3layer", 65536): "enwik8-3layer-64k.json"}
@@ -162,7 +165,7 @@ def main():
     # 1. Build and the GPU tests.
     if not args.skip_build:
         run(["bash", os.path.join(ROOT, "scripts", "setup.sh")])
-    lit = run(["/usr/lib/llvm-22/bin/lit", "-v",
+    lit = run([LIT, "-v",
                os.path.join(args.build_dir, "test", "Target", "Cuda")],
               capture_output=True)
     lines.append("GPU tests (test/Target/Cuda): " +
@@ -177,7 +180,8 @@ def main():
              "--emit-train-step", "--target=cuda", "--emit=ptx", "-o", ptx])
         report = run([sys.executable, os.path.join(ROOT, "scripts",
                                                    "check_ptx.py"),
-                      "--ptxas", "/usr/local/cuda/bin/ptxas", ptx],
+                      "--ptxas", os.path.join(CUDA_HOME, "bin", "ptxas"),
+                      ptx],
                      capture_output=True).stdout
         kernels = re.findall(r"registers=(\d+) stack=\d+ spill_bytes=(\d+)",
                              report)
