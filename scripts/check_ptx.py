@@ -76,7 +76,7 @@ def main():
                 spilled.append(module)
     print(f"summary: {len(files)} modules, {total} kernels assembled for "
           f"{args.arch}, {len(failed)} failed, "
-          f"{sum(1 for _ in spilled)} forbidden spills")
+          f"{len(spilled)} forbidden spills")
     return 1 if failed or spilled else 0
 
 

@@ -19,14 +19,21 @@ int64_t reformer::hostVectorLanes() {
   return 4;
 }
 
+LogicalResult reformer::addPipelineStages(OpPassManager &pm,
+                                          ArrayRef<PipelineStage> stages) {
+  for (const PipelineStage &stage : stages)
+    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())))
+      return failure();
+  return success();
+}
+
 LogicalResult
 reformer::runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
                             function_ref<void(StringRef, ModuleOp)> afterStage,
                             StringRef stopAfter) {
   for (const PipelineStage &stage : stages) {
     PassManager pm(module.getContext());
-    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())) ||
-        failed(pm.run(module)))
+    if (failed(addPipelineStages(pm, stage)) || failed(pm.run(module)))
       return failure();
     if (afterStage)
       afterStage(stage.name, module);
@@ -108,10 +115,7 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
 
 LogicalResult reformer::buildCpuPipeline(OpPassManager &pm,
                                          const CpuPipelineOptions &options) {
-  for (const PipelineStage &stage : getCpuPipelineStages(options))
-    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())))
-      return failure();
-  return success();
+  return addPipelineStages(pm, getCpuPipelineStages(options));
 }
 
 void reformer::registerCpuPipeline() {

@@ -75,10 +75,7 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
 
 LogicalResult reformer::buildGpuPipeline(OpPassManager &pm,
                                          const GpuPipelineOptions &options) {
-  for (const PipelineStage &stage : getGpuPipelineStages(options))
-    if (failed(parsePassPipeline(stage.passes, pm, llvm::errs())))
-      return failure();
-  return success();
+  return addPipelineStages(pm, getGpuPipelineStages(options));
 }
 
 void reformer::registerGpuPipeline() {

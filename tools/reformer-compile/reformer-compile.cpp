@@ -235,6 +235,11 @@ static LogicalResult writeKernelObjects(ModuleOp module, const std::string &dir,
 static FailureOr<SmallVector<PipelineStage>>
 pipelineStages(std::string &hostCpu, bool &openmp, std::string &error) {
   if (target == Target::Cuda) {
+    if (targetCpu != "native") {
+      error = "--cpu applies to --target=cpu; the GPU target's host code "
+              "is baseline x86-64";
+      return failure();
+    }
     FailureOr<std::string> toolkit = findCudaToolkit(cudaPath, error);
     if (failed(toolkit))
       return failure();

@@ -33,6 +33,10 @@ struct PipelineStage {
 };
 SmallVector<PipelineStage> getCpuPipelineStages(const CpuPipelineOptions &);
 
+/// Adds `stages` to `pm` (anchored on builtin.module), in order.
+LogicalResult addPipelineStages(OpPassManager &pm,
+                                ArrayRef<PipelineStage> stages);
+
 /// Runs `stages` on `module` in order; `afterStage` sees the IR after each.
 /// Stops after the stage named `stopAfter`, if any.
 LogicalResult

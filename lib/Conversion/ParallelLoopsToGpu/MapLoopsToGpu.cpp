@@ -218,10 +218,9 @@ LogicalResult mapPlainLoop(scf::ParallelOp loop, int64_t threads) {
   IRRewriter rewriter(loop.getContext());
   if (loop.getNumLoops() > 1) {
     rewriter.setInsertionPoint(loop);
-    SmallVector<unsigned> all(loop.getNumLoops());
-    std::iota(all.begin(), all.end(), 0);
-    std::vector<std::vector<unsigned>> combined = {
-        std::vector<unsigned>(all.begin(), all.end())};
+    std::vector<std::vector<unsigned>> combined(1);
+    combined[0].resize(loop.getNumLoops());
+    std::iota(combined[0].begin(), combined[0].end(), 0);
     // collapseParallelLoops builds the new loop where the old one was and
     // erases the old one.
     Operation *before = loop->getPrevNode();
@@ -243,13 +242,15 @@ LogicalResult mapPlainLoop(scf::ParallelOp loop, int64_t threads) {
   int64_t tile = threads;
   if (extent > 0 && extent < threads)
     tile = llvm::alignTo(extent, 32);
+  MLIRContext *context = loop.getContext();
+  // tileParallelLoop replaces `loop`.
   auto [outer, inner] = scf::tileParallelLoop(loop, {tile},
                                               /*noMinMaxBounds=*/true);
   if (failed(gpu::setMappingAttr(
-          outer, {dimMapping(loop.getContext(), gpu::Processor::BlockX)})))
+          outer, {dimMapping(context, gpu::Processor::BlockX)})))
     return failure();
-  return gpu::setMappingAttr(
-      inner, {dimMapping(loop.getContext(), gpu::Processor::ThreadX)});
+  return gpu::setMappingAttr(inner,
+                             {dimMapping(context, gpu::Processor::ThreadX)});
 }
 
 /// Bytes of one element of a scratch buffer, or 0 for types not handled.
