@@ -192,23 +192,27 @@ def main():
 
         # 3. Whole models.
         lines += ["| model | L | function | tokens/s (kernels) | "
-                  "tokens/s (with copies) | peak device memory (MiB) |",
-                  "|---|---|---|---|---|---|"]
+                  "tokens/s (with copies) | peak device memory (MiB) | "
+                  "planned (MiB) |",
+                  "|---|---|---|---|---|---|---|"]
         for (name, length), config in CONFIGS.items():
             if length not in lengths:
                 continue
             lib = os.path.join(tmp, f"{name}-{length}.so")
-            run([os.path.join(bindir, "reformer-compile"),
-                 os.path.join(ROOT, "bench", "configs", config),
-                 "--emit-loss", "--emit-train-step", "--target=cuda",
-                 "-o", lib])
+            plan = run([os.path.join(bindir, "reformer-compile"),
+                        os.path.join(ROOT, "bench", "configs", config),
+                        "--emit-loss", "--emit-train-step", "--target=cuda",
+                        "--print-memory-plan", "-o", lib],
+                       capture_output=True).stdout
+            planned = dict(re.findall(
+                r"memory plan of @(\w+): peak ([0-9.]+) MiB", plan))
             for function, train in (("loss", False), ("train_step", True)):
                 inputs = write_inputs(tmp, length, train)
                 kernels_s, whole_s, memory = time_function(
                     bindir, lib, function, inputs, args.runs)
                 line = (f"| {name} | {length} | @{function} | "
                         f"{length / kernels_s:,.0f} | {length / whole_s:,.0f}"
-                        f" | {memory:.0f} |")
+                        f" | {memory:.0f} | {planned.get(function, '?')} |")
                 print(line, flush=True)
                 lines.append(line)
 

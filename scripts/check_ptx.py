@@ -3,10 +3,13 @@
 kernel's registers, spills and stack: the GPU-free check of generated GPU
 code.
 
-Usage: check_ptx.py --ptxas PATH [--arch sm_90a] [--no-spills REGEX] DIR
+Usage: check_ptx.py --ptxas PATH [--arch sm_90a] [--no-spills REGEX]
+                    [--max-registers N] DIR
 
 Prints one line per kernel and a summary. Exits 1 if any file fails to
-assemble, or if a kernel whose name matches --no-spills spills.
+assemble, or if a kernel whose module name matches --no-spills spills.
+--max-registers caps ptxas's registers per thread (ptxas -maxrregcount), to
+see how close kernels are to spilling.
 """
 import argparse
 import os
@@ -21,9 +24,11 @@ SPILLS = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, "
                     r"(\d+) bytes spill loads")
 
 
-def assemble(ptxas, arch, path):
-    proc = subprocess.run([ptxas, f"-arch={arch}", "-v", path, "-o",
-                           os.devnull], capture_output=True, text=True)
+def assemble(ptxas, arch, max_registers, path):
+    command = [ptxas, f"-arch={arch}", "-v", path, "-o", os.devnull]
+    if max_registers:
+        command.append(f"-maxrregcount={max_registers}")
+    proc = subprocess.run(command, capture_output=True, text=True)
     return path, proc.returncode, proc.stdout + proc.stderr
 
 
@@ -51,6 +56,8 @@ def main():
     parser.add_argument("--no-spills", default=None,
                         help="regex of kernel module names that must not "
                              "spill")
+    parser.add_argument("--max-registers", type=int, default=None,
+                        help="registers per thread ptxas may use")
     parser.add_argument("dir")
     args = parser.parse_args()
     files = sorted(os.path.join(args.dir, f) for f in os.listdir(args.dir)
@@ -59,7 +66,8 @@ def main():
         sys.exit(f"check_ptx: no .ptx files in {args.dir}")
     failed, spilled, total = [], [], 0
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = list(pool.map(lambda f: assemble(args.ptxas, args.arch, f),
+        results = list(pool.map(lambda f: assemble(args.ptxas, args.arch,
+                                                  args.max_registers, f),
                                 files))
     for path, code, report in results:
         module = os.path.basename(path)[:-len(".ptx")]
@@ -74,6 +82,8 @@ def main():
             if spill and args.no_spills and re.search(args.no_spills,
                                                       module):
                 spilled.append(module)
+                print(f"forbidden spill: {module} spills {spill} bytes "
+                      f"(--no-spills {args.no_spills})")
     print(f"summary: {len(files)} modules, {total} kernels assembled for "
           f"{args.arch}, {len(failed)} failed, "
           f"{len(spilled)} forbidden spills")

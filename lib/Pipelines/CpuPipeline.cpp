@@ -43,8 +43,8 @@ reformer::runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
   return success();
 }
 
-SmallVector<PipelineStage>
-reformer::getTargetIndependentStages(int64_t maxBlockRun) {
+SmallVector<PipelineStage> reformer::getTargetIndependentStages(
+    const AttentionLoweringOptions &attention) {
   SmallVector<PipelineStage> stages = {
       // Record the ABI while signatures are still tensors.
       {"abi", "rf-record-abi"},
@@ -53,7 +53,10 @@ reformer::getTargetIndependentStages(int64_t maxBlockRun) {
       // rf-unshare-fills splits them again so bufferization need not copy.
       {"linalg",
        "rf-convert-reformer-to-linalg{max-block-run=" +
-           std::to_string(maxBlockRun) +
+           std::to_string(attention.maxBlockRun) +
+           " vector-lanes=" + std::to_string(attention.vectorLanes) +
+           " grad-block-run=" + std::to_string(attention.gradBlockRun) +
+           " sort-tiles=" + std::to_string(attention.sortTiles) +
            "},"
            "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
            "func.func(rf-unshare-fills)"},

@@ -26,9 +26,17 @@ std::string reformer::ptxFeatureForChip(StringRef chip) {
 SmallVector<PipelineStage>
 reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
   // One query chunk per attention iteration: each becomes its own GPU
-  // block, instead of a thread walking 16 chunks.
-  SmallVector<PipelineStage> stages =
-      getTargetIndependentStages(/*maxBlockRun=*/1);
+  // block, instead of a thread walking 16 chunks. Vectors of 4 lanes (the
+  // default) are 128-bit accesses and keep one thread's register tiles
+  // small enough not to spill (16-lane tiles took 255 registers and 6-8 KB
+  // of spills).
+  // The attention gradient walks runs of query chunks (8 by default) per
+  // thread, adding atomically: 32x the threads of one per (batch, head) at
+  // L 16384, with per-thread scratch kept to a few hundred MiB. The LSH
+  // sort runs 16 tiles per sequence in parallel.
+  SmallVector<PipelineStage> stages = getTargetIndependentStages(
+      {/*maxBlockRun=*/1, options.vectorLanes, options.gradBlockRun,
+       /*sortTiles=*/16});
   std::string toolkit = options.toolkit.empty() ? defaultCudaToolkit().str()
                                                 : options.toolkit.getValue();
   // Every copy becomes a loop (a host memcpy cannot reach device memory);
@@ -37,12 +45,14 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
       {"loops", "func.func(scf-forall-to-parallel),"
                 "rf-expand-strided-copies{parallel-bytes=1},"
                 "func.func(convert-linalg-to-parallel-loops),rf-expand-bf16,"
-                "convert-vector-to-scf,convert-bufferization-to-memref,"
+                "convert-vector-to-scf{full-unroll=1},"
+                "convert-bufferization-to-memref,"
                 "canonicalize,cse"});
   stages.push_back(
       {"kernels", "func.func(rf-map-loops-to-gpu{threads=" +
                       std::to_string(options.threads) +
-                      "}),func.func(convert-parallel-loops-to-gpu),"
+                      "}),func.func(rf-plan-arena),"
+                      "func.func(convert-parallel-loops-to-gpu),"
                       "canonicalize,gpu-kernel-outlining,rf-name-kernels,"
                       "canonicalize,cse"});
   std::string features = options.features.empty()

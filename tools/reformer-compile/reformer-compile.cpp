@@ -70,6 +70,11 @@ static cl::opt<Target>
 static cl::opt<std::string> gpuChip("gpu-chip",
                                     cl::desc("--target=cuda: GPU architecture"),
                                     cl::init("sm_90a"));
+static cl::opt<int64_t> gpuVectorLanes(
+    "gpu-vector-lanes",
+    cl::desc("--target=cuda: f32 lanes of the attention blocks' vectors "
+             "(a power of two; wider vectors take more registers per thread)"),
+    cl::init(4));
 static cl::opt<std::string> cudaPath(
     "cuda-path",
     cl::desc("--target=cuda: CUDA toolkit directory (ptxas, libdevice); "
@@ -98,8 +103,9 @@ static cl::opt<std::string> trainOptions(
     cl::init(""));
 static cl::opt<bool> printPlan(
     "print-memory-plan",
-    cl::desc("Print each function's planned peak buffer memory (after "
-             "bufferization, before anything runs)"));
+    cl::desc("Print each function's planned peak buffer memory, before "
+             "anything runs (after bufferization; --target=cuda: after "
+             "kernel mapping, the device arena included)"));
 static cl::opt<bool> parallel(
     "parallel",
     cl::desc("Run parallel loops on OpenMP threads, linking libomp "
@@ -249,8 +255,16 @@ pipelineStages(std::string &hostCpu, bool &openmp, std::string &error) {
               gpuChip + "'";
       return failure();
     }
+    if (gpuVectorLanes < 1 || gpuVectorLanes > 64 ||
+        (gpuVectorLanes & (gpuVectorLanes - 1)) != 0) {
+      error = "--gpu-vector-lanes: expected a power of two from 1 to 64, "
+              "got " +
+              std::to_string(gpuVectorLanes);
+      return failure();
+    }
     GpuPipelineOptions options;
     options.chip = gpuChip;
+    options.vectorLanes = gpuVectorLanes;
     options.toolkit = *toolkit;
     options.format = emitKind == Emit::Cubin ? "bin"
                      : emitKind == Emit::PTX ? "isa"
@@ -336,7 +350,11 @@ int main(int argc, char **argv) {
           [&](StringRef stage, ModuleOp m) {
             if (succeeded(dumped))
               dumped = dump(stage, m);
-            if (printPlan && stage == "bufferized" && succeeded(dumped) &&
+            // On the GPU, after the scratch of the kernels is placed in
+            // the arena: what the device will hold.
+            StringRef planStage =
+                target == Target::Cuda ? "kernels" : "bufferized";
+            if (printPlan && stage == planStage && succeeded(dumped) &&
                 failed(printMemoryPlans(m))) {
               error = "cannot plan the memory (see the diagnostics above)";
               dumped = failure();

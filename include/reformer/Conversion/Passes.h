@@ -25,10 +25,24 @@ namespace mlir::reformer {
 #define GEN_PASS_REGISTRATION
 #include "reformer/Conversion/Passes.h.inc"
 
-/// Adds every reformer-op lowering to `patterns`; attention blocks walk at
-/// most `maxBlockRun` query chunks per parallel iteration.
-void populateReformerToLinalgPatterns(RewritePatternSet &patterns,
-                                      int64_t maxBlockRun = 16);
+/// How the attention blocks and the LSH sort are shaped for a target.
+struct AttentionLoweringOptions {
+  /// Most consecutive query chunks one parallel iteration walks.
+  int64_t maxBlockRun = 16;
+  /// f32 lanes of the block code's vectors.
+  int64_t vectorLanes = 16;
+  /// Most query chunks one parallel iteration of the attention gradient
+  /// walks; 0: a head's all (no atomics).
+  int64_t gradBlockRun = 0;
+  /// Tiles of the LSH counting sort's sequence (1: one serial sort per
+  /// batch, head and round).
+  int64_t sortTiles = 1;
+};
+
+/// Adds every reformer-op lowering to `patterns`.
+void populateReformerToLinalgPatterns(
+    RewritePatternSet &patterns,
+    const AttentionLoweringOptions &attention = AttentionLoweringOptions());
 
 /// The module attribute that holds the ABI manifest.
 constexpr llvm::StringLiteral kAbiAttrName = "reformer.abi";

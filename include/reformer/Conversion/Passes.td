@@ -23,6 +23,21 @@ def RfConvertReformerToLinalg : Pass<"rf-convert-reformer-to-linalg"> {
            "most consecutive query chunks one parallel iteration of the "
            "attention blocks walks, sharing its gathered key chunks (the "
            "GPU pipeline uses 1: more iterations, one block each)">,
+    Option<"vectorLanes", "vector-lanes", "int64_t", "16",
+           "f32 lanes of the attention blocks' vectors: 16 fills an AVX-512 "
+           "register; the GPU pipeline uses 4 (128-bit accesses) so one "
+           "thread's register tiles do not spill">,
+    Option<"gradBlockRun", "grad-block-run", "int64_t", "0",
+           "most query chunks one parallel iteration of the attention "
+           "gradient walks; 0: all of a head's (parallel over batch and "
+           "head only, plain adds). Shorter runs give more parallel "
+           "iterations, which add into the gradients atomically (the GPU "
+           "pipeline uses 8)">,
+    Option<"sortTiles", "sort-tiles", "int64_t", "1",
+           "tiles the LSH counting sort cuts each sequence into (the largest "
+           "divisor of its length up to this): histograms and scatters run "
+           "in parallel over tiles, one scan per batch, head and round joins "
+           "them (the GPU pipeline uses 16)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -212,14 +227,47 @@ def RfMapLoopsToGpu : Pass<"rf-map-loops-to-gpu", "::mlir::func::FuncOp"> {
   ];
 }
 
+def RfPlanArena : Pass<"rf-plan-arena", "::mlir::func::FuncOp"> {
+  let summary = "Place a function's buffers in one arena at planned offsets";
+  let description = [{
+    Replaces the statically shaped `memref.alloc`s of a bufferized function
+    with `memref.view`s into one byte buffer (the arena), allocated when the
+    function starts and freed when it returns, and drops their
+    `memref.dealloc`s. Offsets are planned from lifetimes known at compile
+    time: a buffer allocated at top level lives from its `alloc` to its
+    `dealloc`; one allocated inside an `scf.for` or `scf.if` body (and freed
+    in the same block) lives for that whole top-level op. Buffers whose
+    lifetimes overlap get disjoint bytes; the others may share. Offsets are
+    assigned largest buffer first, each at the lowest offset that fits
+    (greedy by size), aligned to 64 bytes or the alloc's alignment.
+
+    Left alone: buffers allocated inside parallel loops or GPU launches
+    (each iteration needs its own), buffers with dynamic sizes, and buffers
+    not freed in the block that allocates them. On the GPU target a call
+    then makes one device allocation instead of one per buffer.
+  }];
+  let options = [
+    Option<"report", "report", "bool", "false",
+           "emit a remark per function: buffers planned, arena bytes, their "
+           "bytes added up, and the most bytes live at once (a lower bound "
+           "for any arena)">,
+  ];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def RfNameKernels : Pass<"rf-name-kernels", "::mlir::ModuleOp"> {
-  let summary = "Name each outlined kernel after its GPU module";
+  let summary = "Name each outlined kernel after its GPU module and role";
   let description = [{
     `gpu-kernel-outlining` names every kernel of a function alike
     (`forward_kernel`) and tells them apart only by their module
     (`forward_kernel_12`). This pass gives each kernel its module's name, so
     the runtime's errors and register reports, and the files of
-    `reformer-compile --emit=ptx`, name one kernel each.
+    `reformer-compile --emit=ptx`, name one kernel each. A kernel whose
+    location carries a name (a `NameLoc`, such as the `lsh_attention` loop
+    of the attention lowering) takes it in place of `kernel`:
+    `forward_lsh_attention_12`, so reports and tests can pick out a kernel
+    family by name.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }

@@ -3,6 +3,8 @@
 #ifndef REFORMER_PIPELINES_CPUPIPELINE_H
 #define REFORMER_PIPELINES_CPUPIPELINE_H
 
+#include "reformer/Conversion/Passes.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -45,9 +47,10 @@ runPipelineStages(ModuleOp module, ArrayRef<PipelineStage> stages,
                   StringRef stopAfter);
 
 /// The stages every target shares: ABI, inference preparation, linalg and
-/// bufferization. Attention blocks walk at most `maxBlockRun` query chunks
-/// per parallel iteration (rf-convert-reformer-to-linalg).
-SmallVector<PipelineStage> getTargetIndependentStages(int64_t maxBlockRun = 16);
+/// bufferization. `attention` shapes the attention blocks for the target
+/// (rf-convert-reformer-to-linalg's options).
+SmallVector<PipelineStage> getTargetIndependentStages(
+    const AttentionLoweringOptions &attention = AttentionLoweringOptions());
 
 /// Adds every stage to `pm` (anchored on builtin.module).
 LogicalResult buildCpuPipeline(OpPassManager &pm,

@@ -39,6 +39,16 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       *this, "threads",
       llvm::cl::desc("Threads per block for elementwise loops"),
       llvm::cl::init(256)};
+  PassOptions::Option<int64_t> vectorLanes{
+      *this, "vector-lanes",
+      llvm::cl::desc("f32 lanes of the attention blocks' vectors (4: 128-bit "
+                     "accesses, no spills)"),
+      llvm::cl::init(4)};
+  PassOptions::Option<int64_t> gradBlockRun{
+      *this, "grad-block-run",
+      llvm::cl::desc("query chunks per thread of the attention gradient "
+                     "(threads add atomically)"),
+      llvm::cl::init(8)};
 };
 
 /// The PTX version feature for `chip` ("sm_80", "sm_90a", "sm_100", ...),

@@ -49,6 +49,11 @@ struct BlockOperands {
   /// Most consecutive query chunks one parallel iteration walks (sharing
   /// its gathered key chunks); fewer give more parallel iterations.
   int64_t maxRun = 16;
+  /// Vector width of the block code (see AttentionBlocks.h).
+  int64_t lanes = 16;
+  /// Names the parallel loop (a NameLoc): the GPU kernel it becomes is
+  /// named after it.
+  StringRef kernelName = "attention";
 };
 
 /// Where the blocks' queries and keys are, and where results go. Chunk
@@ -151,28 +156,28 @@ void gatherKeyChunk(ImplicitLocOpBuilder &b, const BlockOperands &in,
     memref::StoreOp::create(ib, bias, sc.kbias, ValueRange{col});
     memref::StoreOp::create(ib, pos, sc.kpos, ValueRange{col});
     copyRow(ib, in.keys, ValueRange{batch, head, safe}, sc.kRows, ValueRange{u},
-            d, exists);
+            d, exists, in.lanes);
     if (in.normalizeKeys)
-      storeInverseNorm(ib, sc.kRows, u, sc.invNorm, d);
+      storeInverseNorm(ib, sc.kRows, u, sc.invNorm, d, in.lanes);
     copyRow(ib, in.values, ValueRange{batch, head, safe}, sc.v, ValueRange{col},
-            d, exists);
+            d, exists, in.lanes);
   });
 
-  // Transpose 16 × 16 tiles in registers when the shapes allow
+  // Transpose lanes × lanes tiles in registers when the shapes allow
   // (element-wise transposed stores become slow scatters).
-  if (c % kLanes == 0 && d % kLanes == 0) {
-    auto tileType = VectorType::get({kLanes, kLanes}, f32);
+  if (c % in.lanes == 0 && d % in.lanes == 0) {
+    auto tileType = VectorType::get({in.lanes, in.lanes}, f32);
     SmallVector<bool> inBounds = {true, true};
-    forLoop(b, zero, indexConst(b, c), kLanes,
+    forLoop(b, zero, indexConst(b, c), in.lanes,
             [&](ImplicitLocOpBuilder &ib, Value u0) {
               Value scale;
               if (in.normalizeKeys)
                 scale = vector::BroadcastOp::create(
                     ib, tileType,
-                    vector::LoadOp::create(ib, VectorType::get({kLanes}, f32),
+                    vector::LoadOp::create(ib, VectorType::get({in.lanes}, f32),
                                            sc.invNorm, ValueRange{u0}));
               Value col = arith::AddIOp::create(ib, col0, u0);
-              forLoop(ib, zero, dim, kLanes,
+              forLoop(ib, zero, dim, in.lanes,
                       [&](ImplicitLocOpBuilder &lb, Value e0) {
                         Value tile = vector::TransferReadOp::create(
                             lb, tileType, sc.kRows, ValueRange{u0, e0},
@@ -239,7 +244,7 @@ void gatherQueries(ImplicitLocOpBuilder &b, const BlockOperands &in,
             memref::StoreOp::create(ib, i32(ib, i), sc.qpos, ValueRange{t});
             if (!sc.sharedRows)
               copyRow(ib, in.queries, ValueRange{batch, head, i}, sc.q,
-                      ValueRange{t}, in.headDim, Value());
+                      ValueRange{t}, in.headDim, Value(), in.lanes);
           });
 }
 
@@ -255,8 +260,8 @@ using MaskedScoreFn = function_ref<Value(ImplicitLocOpBuilder &, Value, Value,
 void emitFusedScores(ImplicitLocOpBuilder &b, const BlockOperands &in,
                      const BlockScratch &sc, MaskedScoreFn maskedScore) {
   int64_t c = in.chunk, w = in.windowChunks * in.chunk, d = in.headDim;
-  auto vecType = VectorType::get({kLanes}, b.getF32Type());
-  auto vecI32 = VectorType::get({kLanes}, b.getI32Type());
+  auto vecType = VectorType::get({in.lanes}, b.getF32Type());
+  auto vecI32 = VectorType::get({in.lanes}, b.getI32Type());
   Value zero = indexConst(b, 0);
   Value negInf = vector::BroadcastOp::create(
       b, vecType, f32Const(b, -std::numeric_limits<double>::infinity()));
@@ -269,10 +274,11 @@ void emitFusedScores(ImplicitLocOpBuilder &b, const BlockOperands &in,
           rows.push_back(arith::AddIOp::create(tb, t0, indexConst(tb, r)));
         SmallVector<Value> maxInit(kScoreRows, negInf);
         auto panels = scf::ForOp::create(
-            tb, zero, indexConst(tb, w), indexConst(tb, 2 * kLanes), maxInit,
+            tb, zero, indexConst(tb, w), indexConst(tb, 2 * in.lanes), maxInit,
             [&](OpBuilder &n1, Location l1, Value u0, ValueRange maxes) {
               ImplicitLocOpBuilder pb(l1, n1);
-              Value u1 = arith::AddIOp::create(pb, u0, indexConst(pb, kLanes));
+              Value u1 =
+                  arith::AddIOp::create(pb, u0, indexConst(pb, in.lanes));
               SmallVector<Value> accInit(2 * kScoreRows, zeros);
               auto dots = scf::ForOp::create(
                   pb, zero, indexConst(pb, d), indexConst(pb, 1), accInit,
@@ -343,7 +349,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
   // Scores: a fused kernel (masks and row maxima applied to the register
   // block before it is stored) when the shapes allow and no pair term is
   // added; otherwise a matmul, then a pass for masks and maxima.
-  bool fused = !cb.extraScore && d % kLanes == 0 && w % (2 * kLanes) == 0 &&
+  bool fused = !cb.extraScore && d % in.lanes == 0 && w % (2 * in.lanes) == 0 &&
                c % kScoreRows == 0;
   if (!fused) {
     linalg::FillOp::create(b, ValueRange{f32Const(b, 0.0)}, ValueRange{s});
@@ -372,10 +378,10 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
               });
         });
 
-  // Masks and softmax, 16 keys at a time, then a scalar tail.
-  auto vecType = VectorType::get({kLanes}, f32);
-  auto vecI32 = VectorType::get({kLanes}, b.getI32Type());
-  int64_t full = w / kLanes * kLanes;
+  // Masks and softmax, a vector of keys at a time, then a scalar tail.
+  auto vecType = VectorType::get({in.lanes}, f32);
+  auto vecI32 = VectorType::get({in.lanes}, b.getI32Type());
+  int64_t full = w / in.lanes * in.lanes;
   auto maskedScore = [&](ImplicitLocOpBuilder &lb, Value score, Value pos,
                          Value bias, Value qi, bool vector) {
     auto splat = [&](double value) -> Value {
@@ -405,7 +411,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
     // reduction per vector would be a strict chain of 16 dependent ops.
     Value negInfVec = vector::BroadcastOp::create(ib, vecType, negInf);
     auto vmax = scf::ForOp::create(
-        ib, zero, indexConst(ib, full), indexConst(ib, kLanes),
+        ib, zero, indexConst(ib, full), indexConst(ib, in.lanes),
         ValueRange{negInfVec},
         [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
           ImplicitLocOpBuilder lb(loc, nested);
@@ -446,7 +452,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
     Value mv = vector::BroadcastOp::create(ib, vecType, m);
     Value zeroVec = vector::BroadcastOp::create(ib, vecType, f32Const(ib, 0.0));
     auto vsum = scf::ForOp::create(
-        ib, zero, indexConst(ib, full), indexConst(ib, kLanes),
+        ib, zero, indexConst(ib, full), indexConst(ib, in.lanes),
         ValueRange{zeroVec},
         [&](OpBuilder &nested, Location loc, Value u, ValueRange acc) {
           ImplicitLocOpBuilder lb(loc, nested);
@@ -476,9 +482,9 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
   });
 
   // Per row: 1/sum into rowSum and the log-sum-exp m + log(sum) into
-  // rowMax, 16 rows per vector (a scalar division and logarithm per row
+  // rowMax, a vector of rows at a time (a scalar division and logarithm per row
   // cost as much as the row's normalized write).
-  int64_t fullRows = c / kLanes * kLanes;
+  int64_t fullRows = c / in.lanes * in.lanes;
   auto rowStats = [&](ImplicitLocOpBuilder &lb, Value t, Type type) {
     auto load = [&](Value buffer) -> Value {
       if (isa<VectorType>(type))
@@ -501,7 +507,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
           rowMax);
     store(arith::DivFOp::create(lb, one, sum), rowSum);
   };
-  forLoop(b, zero, indexConst(b, fullRows), kLanes,
+  forLoop(b, zero, indexConst(b, fullRows), in.lanes,
           [&](ImplicitLocOpBuilder &lb, Value t) { rowStats(lb, t, vecType); });
   forLoop(b, indexConst(b, fullRows), indexConst(b, c), 1,
           [&](ImplicitLocOpBuilder &lb, Value t) { rowStats(lb, t, f32); });
@@ -515,7 +521,7 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
         ib, ib.getIndexType(), memref::LoadOp::create(ib, qpos, ValueRange{t}));
     auto [buffer, prefix] = cb.outputRow(ib, qc, t, qi);
     Type outType = cast<MemRefType>(buffer.getType()).getElementType();
-    int64_t step = d % kLanes == 0 ? kLanes : 1;
+    int64_t step = d % in.lanes == 0 ? in.lanes : 1;
     forLoop(ib, zero, dim, step, [&](ImplicitLocOpBuilder &lb, Value e) {
       SmallVector<Value> to(prefix);
       to.push_back(e);
@@ -526,13 +532,14 @@ void attend(ImplicitLocOpBuilder &b, const BlockOperands &in,
             to);
         return;
       }
-      Value x = vector::LoadOp::create(lb, VectorType::get({kLanes}, f32), o,
+      Value x = vector::LoadOp::create(lb, VectorType::get({in.lanes}, f32), o,
                                        ValueRange{t, e});
-      x = arith::MulFOp::create(
-          lb, x,
-          vector::BroadcastOp::create(lb, VectorType::get({kLanes}, f32), inv));
+      x = arith::MulFOp::create(lb, x,
+                                vector::BroadcastOp::create(
+                                    lb, VectorType::get({in.lanes}, f32), inv));
       if (!outType.isF32())
-        x = arith::TruncFOp::create(lb, VectorType::get({kLanes}, outType), x);
+        x = arith::TruncFOp::create(lb, VectorType::get({in.lanes}, outType),
+                                    x);
       vector::StoreOp::create(lb, x, buffer, to);
     });
     if (cb.lseElement) {
@@ -562,7 +569,8 @@ void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
   bool sharedRows = in.normalizeKeys && after == 0;
   Value zero = indexConst(b, 0), one = indexConst(b, 1);
   scf::ParallelOp::create(
-      b, ValueRange{zero, zero, zero},
+      b, NameLoc::get(b.getStringAttr(in.kernelName), b.getLoc()),
+      ValueRange{zero, zero, zero},
       ValueRange{indexConst(b, batch), indexConst(b, heads),
                  indexConst(b, numChunks / group)},
       ValueRange{one, one, one},
@@ -597,9 +605,10 @@ void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
 }
 
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
-  LowerSortedChunkAttention(MLIRContext *context, int64_t maxRun)
-      : OpRewritePattern(context), maxRun(maxRun) {}
-  int64_t maxRun;
+  LowerSortedChunkAttention(MLIRContext *context,
+                            const AttentionLoweringOptions &options)
+      : OpRewritePattern(context), options(options) {}
+  AttentionLoweringOptions options;
 
   LogicalResult matchAndRewrite(SortedChunkAttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -636,7 +645,9 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
                      op.getCausal(),
                      /*selfMask=*/true,
                      /*normalizeKeys=*/true,
-                     maxRun};
+                     options.maxBlockRun,
+                     options.vectorLanes,
+                     "lsh_attention"};
     BlockCoords at;
 
     // Sorted slot → (round, slot within the round) → position.
@@ -703,9 +714,10 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
 };
 
 struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
-  LowerLocalAttention(MLIRContext *context, int64_t maxRun)
-      : OpRewritePattern(context), maxRun(maxRun) {}
-  int64_t maxRun;
+  LowerLocalAttention(MLIRContext *context,
+                      const AttentionLoweringOptions &options)
+      : OpRewritePattern(context), options(options) {}
+  AttentionLoweringOptions options;
 
   LogicalResult matchAndRewrite(LocalAttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -734,7 +746,9 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
                      op.getCausal(),
                      /*selfMask=*/false,
                      /*normalizeKeys=*/false,
-                     maxRun};
+                     options.maxBlockRun,
+                     options.vectorLanes,
+                     "local_attention"};
     BlockCoords at;
     auto queryPositionFn = [&](ImplicitLocOpBuilder &ib, Value qc,
                                Value t) -> Value {
@@ -762,8 +776,8 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
 
 } // namespace
 
-void reformer::populateAttentionLoweringPatterns(RewritePatternSet &patterns,
-                                                 int64_t maxBlockRun) {
+void reformer::populateAttentionLoweringPatterns(
+    RewritePatternSet &patterns, const AttentionLoweringOptions &options) {
   patterns.add<LowerSortedChunkAttention, LowerLocalAttention>(
-      patterns.getContext(), maxBlockRun);
+      patterns.getContext(), options);
 }

@@ -27,9 +27,9 @@ Value lowering::i32(ImplicitLocOpBuilder &b, Value index) {
 
 void lowering::copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
                        Value dst, ValueRange dstPrefix, int64_t dim,
-                       Value exists) {
+                       Value exists, int64_t lanes) {
   Type srcType = cast<MemRefType>(src.getType()).getElementType();
-  int64_t step = dim % kLanes == 0 ? kLanes : 1;
+  int64_t step = dim % lanes == 0 ? lanes : 1;
   Value zero = indexConst(b, 0);
   forLoop(b, zero, indexConst(b, dim), step,
           [&](ImplicitLocOpBuilder &lb, Value e) {
@@ -43,9 +43,9 @@ void lowering::copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
               memref::StoreOp::create(lb, x, dst, to);
               return;
             }
-            auto wide = VectorType::get({kLanes}, lb.getF32Type());
+            auto wide = VectorType::get({lanes}, lb.getF32Type());
             Value x = vector::LoadOp::create(
-                lb, VectorType::get({kLanes}, srcType), src, from);
+                lb, VectorType::get({lanes}, srcType), src, from);
             if (!srcType.isF32())
               x = arith::ExtFOp::create(lb, wide, x);
             if (exists)
@@ -65,16 +65,16 @@ Value lowering::positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n) {
 }
 
 void lowering::storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
-                                Value invNorm, int64_t d) {
+                                Value invNorm, int64_t d, int64_t lanes) {
   Value zero = indexConst(b, 0);
-  bool vectorized = d % kLanes == 0;
-  auto vecType = VectorType::get({kLanes}, b.getF32Type());
+  bool vectorized = d % lanes == 0;
+  auto vecType = VectorType::get({lanes}, b.getF32Type());
   Value init =
       vectorized
           ? Value(vector::BroadcastOp::create(b, vecType, f32Const(b, 0.0)))
           : f32Const(b, 0.0);
   auto loop = scf::ForOp::create(
-      b, zero, indexConst(b, d), indexConst(b, vectorized ? kLanes : 1),
+      b, zero, indexConst(b, d), indexConst(b, vectorized ? lanes : 1),
       ValueRange{init},
       [&](OpBuilder &nested, Location loc, Value e, ValueRange acc) {
         ImplicitLocOpBuilder lb(loc, nested);
@@ -142,19 +142,20 @@ Value DuplicateCount::score(ImplicitLocOpBuilder &b, Value batch, Value head,
   return arith::NegFOp::create(b, math::LogOp::create(b, n));
 }
 
-void lowering::transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst) {
+void lowering::transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst,
+                              int64_t lanes) {
   ArrayRef<int64_t> shape = cast<MemRefType>(src.getType()).getShape();
   int64_t n = shape[0], m = shape[1];
-  if (n % kLanes != 0 || m % kLanes != 0) {
+  if (n % lanes != 0 || m % lanes != 0) {
     linalg::TransposeOp::create(b, src, dst, ArrayRef<int64_t>{1, 0});
     return;
   }
-  auto tileType = VectorType::get({kLanes, kLanes}, b.getF32Type());
+  auto tileType = VectorType::get({lanes, lanes}, b.getF32Type());
   SmallVector<bool> inBounds = {true, true};
   Value zero = indexConst(b, 0);
-  forLoop(b, zero, indexConst(b, n), kLanes,
+  forLoop(b, zero, indexConst(b, n), lanes,
           [&](ImplicitLocOpBuilder &ib, Value r0) {
-            forLoop(ib, zero, indexConst(ib, m), kLanes,
+            forLoop(ib, zero, indexConst(ib, m), lanes,
                     [&](ImplicitLocOpBuilder &lb, Value c0) {
                       Value tile = vector::TransferReadOp::create(
                           lb, tileType, src, ValueRange{r0, c0},
@@ -170,8 +171,8 @@ void lowering::transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst) {
 
 void lowering::addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
                       Value dst, ValueRange dstPrefix, int64_t dim,
-                      double scale) {
-  int64_t step = dim % kLanes == 0 ? kLanes : 1;
+                      double scale, int64_t lanes) {
+  int64_t step = dim % lanes == 0 ? lanes : 1;
   Type f32 = b.getF32Type();
   forLoop(b, indexConst(b, 0), indexConst(b, dim), step,
           [&](ImplicitLocOpBuilder &lb, Value e) {
@@ -188,7 +189,7 @@ void lowering::addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
                                       dst, to);
               return;
             }
-            auto vec = VectorType::get({kLanes}, f32);
+            auto vec = VectorType::get({lanes}, f32);
             Value x = vector::LoadOp::create(lb, vec, src, from);
             if (scale != 1.0)
               x = arith::MulFOp::create(

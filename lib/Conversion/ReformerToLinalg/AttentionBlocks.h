@@ -15,8 +15,9 @@
 
 namespace mlir::reformer::lowering {
 
-/// Vector width (f32 lanes) of the block kernels.
-constexpr int64_t kLanes = 16;
+/// The block code's vector width is `lanes` f32 elements: 16 (one AVX-512
+/// register) on the CPU; a GPU thread wants short vectors, since each lane
+/// is a register of its own and 16 × 16 tiles would spill.
 
 /// Per-block scratch on the heap: a parallel loop run serially keeps no
 /// allocation scope per iteration, so stack scratch would pile up. The
@@ -27,10 +28,11 @@ Value scratch(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape, Type type);
 Value i32(ImplicitLocOpBuilder &b, Value index);
 
 /// Copies row `src[srcPrefix…, :]` (D elements, widened to f32) into
-/// `dst[dstPrefix…, :]`, 16 lanes at a time when D allows; rows of a key
+/// `dst[dstPrefix…, :]`, `lanes` at a time when D allows; rows of a key
 /// that does not exist (`exists` false) become zeros.
 void copyRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix,
-             Value dst, ValueRange dstPrefix, int64_t dim, Value exists);
+             Value dst, ValueRange dstPrefix, int64_t dim, Value exists,
+             int64_t lanes);
 
 /// `(a mod n)` for a possibly negative `a` and positive constant `n`.
 Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n);
@@ -38,17 +40,18 @@ Value positiveMod(ImplicitLocOpBuilder &b, Value a, int64_t n);
 /// `1 / sqrt(mean(x²) + eps) / sqrt(D)` of row u of `rows`, into
 /// `invNorm[u]`: the scale that turns a shared-QK row into its key.
 void storeInverseNorm(ImplicitLocOpBuilder &b, Value rows, Value u,
-                      Value invNorm, int64_t d);
+                      Value invNorm, int64_t d, int64_t lanes);
 
 /// `dst = srcᵀ` for f32 scratch buffers `src` [n, m] and `dst` [m, n]: in
-/// 16 × 16 register tiles when both sizes allow (element-wise transposed
+/// lanes × lanes register tiles when both sizes allow (element-wise transposed
 /// stores are slow scatters), else a linalg.transpose.
-void transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst);
+void transposeBlock(ImplicitLocOpBuilder &b, Value src, Value dst,
+                    int64_t lanes);
 
 /// `dst[dstPrefix…, :] += scale · src[srcPrefix…, :]` over `dim` f32
-/// elements, 16 lanes at a time when `dim` allows.
+/// elements, `lanes` at a time when `dim` allows.
 void addRow(ImplicitLocOpBuilder &b, Value src, ValueRange srcPrefix, Value dst,
-            ValueRange dstPrefix, int64_t dim, double scale);
+            ValueRange dstPrefix, int64_t dim, double scale, int64_t lanes);
 
 /// Local attention's key u of key chunk `kc` (unwrapped): its position and
 /// whether it exists (chunks outside the sequence do not; no wrap-around).

@@ -50,6 +50,14 @@ struct GradOperands {
   /// keys are scaled by `keyScale`.
   bool normalizeKeys;
   double keyScale;
+  /// Vector width of the block code (see AttentionBlocks.h).
+  int64_t lanes = 16;
+  /// Names the parallel loop (a NameLoc), and so its GPU kernel.
+  StringRef kernelName = "attention_grad";
+  /// Most query chunks one parallel iteration walks; 0: all of a head's,
+  /// adding into dq/dk/dv with plain stores. Otherwise iterations of one
+  /// head run at once and add atomically.
+  int64_t blockRun = 0;
 };
 
 /// Where the blocks' queries and keys are; chunk indices may be unwrapped.
@@ -109,10 +117,10 @@ Value loadIndex(ImplicitLocOpBuilder &b, Value buffer, ValueRange at) {
                                     memref::LoadOp::create(b, buffer, at));
 }
 
-/// `rows[row, :] *= scale` (f32, 16 lanes at a time when D allows).
+/// `rows[row, :] *= scale` (f32, `lanes` at a time when D allows).
 void scaleRow(ImplicitLocOpBuilder &b, Value rows, Value row, int64_t dim,
-              Value scale) {
-  int64_t step = dim % kLanes == 0 ? kLanes : 1;
+              Value scale, int64_t lanes) {
+  int64_t step = dim % lanes == 0 ? lanes : 1;
   forLoop(b, indexConst(b, 0), indexConst(b, dim), step,
           [&](ImplicitLocOpBuilder &lb, Value e) {
             if (step == 1) {
@@ -121,7 +129,7 @@ void scaleRow(ImplicitLocOpBuilder &b, Value rows, Value row, int64_t dim,
                                       rows, ValueRange{row, e});
               return;
             }
-            auto vec = VectorType::get({kLanes}, lb.getF32Type());
+            auto vec = VectorType::get({lanes}, lb.getF32Type());
             Value x = vector::LoadOp::create(lb, vec, rows, ValueRange{row, e});
             x = arith::MulFOp::create(
                 lb, x, vector::BroadcastOp::create(lb, vec, scale));
@@ -174,20 +182,20 @@ void gatherWindow(ImplicitLocOpBuilder &b, const GradOperands &in,
               memref::StoreOp::create(ib, bias, sc.kbias, col);
               memref::StoreOp::create(ib, pos, sc.kpos, col);
               copyRow(ib, in.keys, ValueRange{batch, head, safe}, sc.k,
-                      ValueRange{col}, d, exists);
+                      ValueRange{col}, d, exists, in.lanes);
               if (in.normalizeKeys)
-                storeInverseNorm(ib, sc.k, col, sc.invNorm, d);
+                storeInverseNorm(ib, sc.k, col, sc.invNorm, d, in.lanes);
               Value scale =
                   in.normalizeKeys
                       ? Value(memref::LoadOp::create(ib, sc.invNorm, col))
                       : f32Const(ib, in.keyScale);
-              scaleRow(ib, sc.k, col, d, scale);
+              scaleRow(ib, sc.k, col, d, scale, in.lanes);
               copyRow(ib, in.values, ValueRange{batch, head, safe}, sc.v,
-                      ValueRange{col}, d, exists);
+                      ValueRange{col}, d, exists, in.lanes);
             });
       });
-  transposeBlock(b, sc.k, sc.kt);
-  transposeBlock(b, sc.v, sc.vt);
+  transposeBlock(b, sc.k, sc.kt, in.lanes);
+  transposeBlock(b, sc.v, sc.vt, in.lanes);
 }
 
 /// Gathers the queries of chunk `qc`: rows, positions, the weighted output
@@ -201,7 +209,7 @@ void gatherQueries(ImplicitLocOpBuilder &b, const GradOperands &in,
             auto [i, round] = cb.query(ib, qc, t);
             memref::StoreOp::create(ib, i32(ib, i), sc.qpos, t);
             copyRow(ib, in.queries, ValueRange{batch, head, i}, sc.q,
-                    ValueRange{t}, in.headDim, Value());
+                    ValueRange{t}, in.headDim, Value(), in.lanes);
             Value w = f32Const(ib, 1.0);
             if (in.weights) {
               w = memref::LoadOp::create(ib, in.weights,
@@ -215,20 +223,20 @@ void gatherQueries(ImplicitLocOpBuilder &b, const GradOperands &in,
                   sc.gDot, t);
             }
             copyRow(ib, in.resultGrad, ValueRange{batch, head, i}, sc.g,
-                    ValueRange{t}, in.headDim, Value());
+                    ValueRange{t}, in.headDim, Value(), in.lanes);
             if (in.weights)
-              scaleRow(ib, sc.g, t, in.headDim, w);
+              scaleRow(ib, sc.g, t, in.headDim, w, in.lanes);
           });
 }
 
 /// P = softmax(mask(Q·Kᵀ)) per row, recomputed exactly as the forward does:
-/// 16 keys at a time, or one at a time when the width does not allow it or
-/// a pair term (duplicate correction) is added.
+/// a vector of keys at a time, or one at a time when the width does not allow
+/// it or a pair term (duplicate correction) is added.
 void recomputeProbabilities(ImplicitLocOpBuilder &b, const GradOperands &in,
                             const GradCallbacks &cb, const GradScratch &sc) {
   int64_t w = in.windowChunks * in.chunk;
   blockMatmul(b, sc.q, sc.kt, sc.p);
-  int64_t lanes = (w % kLanes == 0 && !cb.extraScore) ? kLanes : 1;
+  int64_t lanes = (w % in.lanes == 0 && !cb.extraScore) ? in.lanes : 1;
   auto vecF = VectorType::get({lanes}, b.getF32Type());
   auto vecI = VectorType::get({lanes}, b.getI32Type());
   auto load = [&](ImplicitLocOpBuilder &lb, Value buf, ValueRange at,
@@ -331,7 +339,7 @@ void recomputeProbabilities(ImplicitLocOpBuilder &b, const GradOperands &in,
 void scoreGradients(ImplicitLocOpBuilder &b, const GradOperands &in,
                     const GradScratch &sc) {
   int64_t w = in.windowChunks * in.chunk;
-  int64_t lanes = w % kLanes == 0 ? kLanes : 1;
+  int64_t lanes = w % in.lanes == 0 ? in.lanes : 1;
   auto vec = VectorType::get({lanes}, b.getF32Type());
   auto load = [&](ImplicitLocOpBuilder &lb, Value buf, Value t,
                   Value u) -> Value {
@@ -381,10 +389,11 @@ void scoreGradients(ImplicitLocOpBuilder &b, const GradOperands &in,
 }
 
 /// `acc[batch, head, row(i), :] += scale · block[i, :]` for the rows of a
-/// block whose position is not −1.
+/// block whose position is not −1; element by element with atomic adds
+/// when other iterations may add to the same rows.
 void scatterAdd(ImplicitLocOpBuilder &b, Value block, Value positions,
                 int64_t rows, int64_t dim, Value acc, Value batch, Value head,
-                double scale) {
+                double scale, int64_t lanes, bool atomic) {
   Value zero = indexConst(b, 0);
   forLoop(
       b, zero, indexConst(b, rows), 1, [&](ImplicitLocOpBuilder &ib, Value r) {
@@ -395,49 +404,78 @@ void scatterAdd(ImplicitLocOpBuilder &b, Value block, Value positions,
         scf::IfOp::create(ib, present, [&](OpBuilder &nested, Location loc) {
           ImplicitLocOpBuilder tb(loc, nested);
           Value j = arith::IndexCastOp::create(tb, tb.getIndexType(), pos);
-          addRow(tb, block, ValueRange{r}, acc, ValueRange{batch, head, j}, dim,
-                 scale);
+          if (!atomic) {
+            addRow(tb, block, ValueRange{r}, acc, ValueRange{batch, head, j},
+                   dim, scale, lanes);
+          } else {
+            forLoop(
+                tb, zero, indexConst(tb, dim), 1,
+                [&](ImplicitLocOpBuilder &lb, Value e) {
+                  Value x = memref::LoadOp::create(lb, block, ValueRange{r, e});
+                  if (scale != 1.0)
+                    x = arith::MulFOp::create(lb, x, f32Const(lb, scale));
+                  memref::AtomicRMWOp::create(lb, arith::AtomicRMWKind::addf, x,
+                                              acc,
+                                              ValueRange{batch, head, j, e});
+                });
+          }
           scf::YieldOp::create(tb);
         });
       });
 }
 
-/// The backward of every block: parallel over (batch, head), serial over
-/// the query chunks of a head.
+/// The backward of every block: parallel over (batch, head) and, with a
+/// block run, over runs of query chunks; serial over the chunks of a run.
 void forEachGradBlock(ImplicitLocOpBuilder &b, const GradOperands &in,
                       const GradCallbacks &cb, Value &batchIv, Value &headIv,
                       int64_t batch, int64_t heads) {
   int64_t c = in.chunk, w = in.windowChunks * in.chunk, d = in.headDim;
+  bool atomic = in.blockRun > 0;
+  int64_t group = in.numChunks;
+  if (atomic)
+    for (group = std::min(in.numChunks, in.blockRun); in.numChunks % group;)
+      --group;
   Value zero = indexConst(b, 0), one = indexConst(b, 1);
+  SmallVector<Value> lower = {zero, zero}, steps = {one, one};
+  SmallVector<Value> upper = {indexConst(b, batch), indexConst(b, heads)};
+  if (atomic) {
+    lower.push_back(zero);
+    steps.push_back(one);
+    upper.push_back(indexConst(b, in.numChunks / group));
+  }
   scf::ParallelOp::create(
-      b, ValueRange{zero, zero},
-      ValueRange{indexConst(b, batch), indexConst(b, heads)},
-      ValueRange{one, one},
-      [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+      b, NameLoc::get(b.getStringAttr(in.kernelName), b.getLoc()), lower, upper,
+      steps, [&](OpBuilder &nested, Location loc, ValueRange ivs) {
         ImplicitLocOpBuilder pb(loc, nested);
         batchIv = ivs[0];
         headIv = ivs[1];
+        Value first =
+            atomic ? arith::MulIOp::create(pb, ivs[2], indexConst(pb, group))
+                         .getResult()
+                   : zero;
         GradScratch sc = allocGradScratch(pb, in);
-        forLoop(pb, zero, indexConst(pb, in.numChunks), 1,
-                [&](ImplicitLocOpBuilder &ib, Value qc) {
+        forLoop(pb, zero, indexConst(pb, group), 1,
+                [&](ImplicitLocOpBuilder &ib, Value i) {
+                  Value qc = arith::AddIOp::create(ib, first, i);
                   gatherWindow(ib, in, cb, sc, batchIv, headIv, qc);
                   gatherQueries(ib, in, cb, sc, batchIv, headIv, qc);
                   recomputeProbabilities(ib, in, cb, sc);
                   blockMatmul(ib, sc.g, sc.vt, sc.ds); // dP
                   scoreGradients(ib, in, sc);
-                  transposeBlock(ib, sc.p, sc.pt);
-                  transposeBlock(ib, sc.ds, sc.dst);
+                  transposeBlock(ib, sc.p, sc.pt, in.lanes);
+                  transposeBlock(ib, sc.ds, sc.dst, in.lanes);
                   blockMatmul(ib, sc.pt, sc.g, sc.dvBlock);
                   blockMatmul(ib, sc.dst, sc.q, sc.dkBlock);
                   blockMatmul(ib, sc.ds, sc.k, sc.dqBlock);
                   scatterAdd(ib, sc.dqBlock, sc.qpos, c, d, in.dq, batchIv,
-                             headIv, 1.0);
+                             headIv, 1.0, in.lanes, atomic);
                   // Local attention's keys were scaled by 1/sqrt(D) before
                   // the dot product; LSH normalization is undone later.
                   scatterAdd(ib, sc.dkBlock, sc.kpos, w, d, in.dk, batchIv,
-                             headIv, in.normalizeKeys ? 1.0 : in.keyScale);
+                             headIv, in.normalizeKeys ? 1.0 : in.keyScale,
+                             in.lanes, atomic);
                   scatterAdd(ib, sc.dvBlock, sc.kpos, w, d, in.dv, batchIv,
-                             headIv, 1.0);
+                             headIv, 1.0, in.lanes, atomic);
                 });
         scf::ReduceOp::create(pb);
       });
@@ -491,7 +529,10 @@ Value sharedQkGradient(ImplicitLocOpBuilder &b, Value x, Value dq, Value dk) {
 }
 
 struct LowerLshAttentionGrad : OpRewritePattern<LshAttentionGradOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerLshAttentionGrad(MLIRContext *context,
+                        const AttentionLoweringOptions &options)
+      : OpRewritePattern(context), options(options) {}
+  AttentionLoweringOptions options;
   LogicalResult matchAndRewrite(LshAttentionGradOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -534,6 +575,9 @@ struct LowerLshAttentionGrad : OpRewritePattern<LshAttentionGradOp> {
     in.selfMask = true;
     in.normalizeKeys = true;
     in.keyScale = 1.0;
+    in.lanes = options.vectorLanes;
+    in.blockRun = options.gradBlockRun;
+    in.kernelName = "lsh_attention_grad";
 
     Value batchIv, headIv;
     auto positionAt = [&](ImplicitLocOpBuilder &ib, Value slot) {
@@ -579,7 +623,10 @@ struct LowerLshAttentionGrad : OpRewritePattern<LshAttentionGradOp> {
 };
 
 struct LowerLocalAttentionGrad : OpRewritePattern<LocalAttentionGradOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerLocalAttentionGrad(MLIRContext *context,
+                          const AttentionLoweringOptions &options)
+      : OpRewritePattern(context), options(options) {}
+  AttentionLoweringOptions options;
   LogicalResult matchAndRewrite(LocalAttentionGradOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -608,6 +655,9 @@ struct LowerLocalAttentionGrad : OpRewritePattern<LocalAttentionGradOp> {
     in.selfMask = false;
     in.normalizeKeys = false;
     in.keyScale = 1.0 / std::sqrt(static_cast<double>(shape[3]));
+    in.lanes = options.vectorLanes;
+    in.blockRun = options.gradBlockRun;
+    in.kernelName = "local_attention_grad";
 
     Value batchIv, headIv;
     auto queryFn = [&](ImplicitLocOpBuilder &ib, Value qc, Value t) {
@@ -632,7 +682,7 @@ struct LowerLocalAttentionGrad : OpRewritePattern<LocalAttentionGradOp> {
 } // namespace
 
 void reformer::populateAttentionGradLoweringPatterns(
-    RewritePatternSet &patterns) {
+    RewritePatternSet &patterns, const AttentionLoweringOptions &options) {
   patterns.add<LowerLshAttentionGrad, LowerLocalAttentionGrad>(
-      patterns.getContext());
+      patterns.getContext(), options);
 }

@@ -337,9 +337,16 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
 };
 
 /// A stable counting sort per (b, h, round): histogram, exclusive scan,
-/// scatter in position order.
+/// scatter in position order. With `sortTiles` > 1 the sequence is cut
+/// into tiles: a histogram per tile (parallel), one exclusive scan per
+/// (b, h, round) over (bucket, tile), then a scatter per tile (parallel),
+/// each tile starting at its own offsets in every bucket, so the order is
+/// the same.
 struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerBucketSort(MLIRContext *context, int64_t sortTiles)
+      : OpRewritePattern(context), sortTiles(sortTiles) {}
+  int64_t sortTiles;
+
   LogicalResult matchAndRewrite(BucketSortOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -354,6 +361,14 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
     Value inverse = allocBuffer(b, indexType);
     Value zero = indexConst(b, 0), one = indexConst(b, 1);
     Value len = indexConst(b, s[3]), nb = indexConst(b, numBuckets);
+    int64_t tiles = std::min(std::max<int64_t>(sortTiles, 1), s[3]);
+    while (s[3] % tiles != 0)
+      --tiles;
+    if (tiles > 1) {
+      emitTiledSort(b, buckets, perm, inverse, s, numBuckets, tiles);
+      rewriter.replaceOp(op, {toTensor(b, perm), toTensor(b, inverse)});
+      return success();
+    }
 
     scf::ParallelOp::create(
         b, ValueRange{zero, zero, zero},
@@ -412,6 +427,111 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
         });
     rewriter.replaceOp(op, {toTensor(b, perm), toTensor(b, inverse)});
     return success();
+  }
+
+  /// The tiled sort; `counts[b, h, r, k, t]` is tile t's count of bucket k,
+  /// then its first slot in bucket k, then its next one.
+  static void emitTiledSort(ImplicitLocOpBuilder &b, Value buckets, Value perm,
+                            Value inverse, ArrayRef<int64_t> s,
+                            int64_t numBuckets, int64_t tiles) {
+    int64_t rows = s[3] / tiles;
+    Value counts = memref::AllocOp::create(
+        b, MemRefType::get({s[0], s[1], s[2], numBuckets, tiles},
+                           b.getIndexType()));
+    Value zero = indexConst(b, 0), one = indexConst(b, 1);
+    auto bucketAt = [&](ImplicitLocOpBuilder &ib, ValueRange bhr, Value i) {
+      Value raw = memref::LoadOp::create(ib, buckets,
+                                         ValueRange{bhr[0], bhr[1], bhr[2], i});
+      Value idx = arith::IndexCastOp::create(ib, ib.getIndexType(), raw);
+      // Out-of-range buckets are clamped rather than written out of bounds.
+      idx = arith::MaxSIOp::create(ib, idx, indexConst(ib, 0));
+      return arith::MinSIOp::create(ib, idx, indexConst(ib, numBuckets - 1))
+          .getResult();
+    };
+    auto countAt = [&](ValueRange bhr, Value k, Value t) {
+      return SmallVector<Value>{bhr[0], bhr[1], bhr[2], k, t};
+    };
+    // Walks the rows of tile t in order: body(builder, (b, h, r), t, i).
+    auto forEachTileRow =
+        [&](function_ref<void(ImplicitLocOpBuilder &, ValueRange, Value, Value)>
+                body) {
+          scf::ParallelOp::create(
+              b, ValueRange{zero, zero, zero, zero},
+              ValueRange{indexConst(b, s[0]), indexConst(b, s[1]),
+                         indexConst(b, s[2]), indexConst(b, tiles)},
+              ValueRange{one, one, one, one},
+              [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+                ImplicitLocOpBuilder pb(loc, nested);
+                Value first =
+                    arith::MulIOp::create(pb, ivs[3], indexConst(pb, rows));
+                body(pb, ivs.take_front(3), ivs[3], first);
+                scf::ReduceOp::create(pb);
+              });
+        };
+    // Histograms.
+    forEachTileRow([&](ImplicitLocOpBuilder &pb, ValueRange bhr, Value t,
+                       Value first) {
+      forLoop(pb, zero, indexConst(pb, numBuckets), 1,
+              [&](ImplicitLocOpBuilder &ib, Value k) {
+                memref::StoreOp::create(ib, indexConst(ib, 0), counts,
+                                        countAt(bhr, k, t));
+              });
+      forLoop(pb, zero, indexConst(pb, rows), 1,
+              [&](ImplicitLocOpBuilder &ib, Value u) {
+                Value i = arith::AddIOp::create(ib, first, u);
+                SmallVector<Value> at = countAt(bhr, bucketAt(ib, bhr, i), t);
+                Value c = memref::LoadOp::create(ib, counts, at);
+                memref::StoreOp::create(
+                    ib, arith::AddIOp::create(ib, c, indexConst(ib, 1)), counts,
+                    at);
+              });
+    });
+    // Exclusive scan in (bucket, tile) order: each tile's first slot.
+    scf::ParallelOp::create(
+        b, ValueRange{zero, zero, zero},
+        ValueRange{indexConst(b, s[0]), indexConst(b, s[1]),
+                   indexConst(b, s[2])},
+        ValueRange{one, one, one},
+        [&](OpBuilder &nested, Location loc, ValueRange bhr) {
+          ImplicitLocOpBuilder pb(loc, nested);
+          scf::ForOp::create(
+              pb, zero, indexConst(pb, numBuckets), one, ValueRange{zero},
+              [&](OpBuilder &n1, Location l1, Value k, ValueRange acc) {
+                ImplicitLocOpBuilder kb(l1, n1);
+                auto inner = scf::ForOp::create(
+                    kb, zero, indexConst(kb, tiles), one, acc,
+                    [&](OpBuilder &n2, Location l2, Value t, ValueRange a2) {
+                      ImplicitLocOpBuilder tb(l2, n2);
+                      SmallVector<Value> at = countAt(bhr, k, t);
+                      Value c = memref::LoadOp::create(tb, counts, at);
+                      memref::StoreOp::create(tb, a2[0], counts, at);
+                      scf::YieldOp::create(
+                          tb, ValueRange{arith::AddIOp::create(tb, a2[0], c)});
+                    });
+                scf::YieldOp::create(kb, inner.getResults());
+              });
+          scf::ReduceOp::create(pb);
+        });
+    // Scatter: each tile fills its slots in position order.
+    forEachTileRow([&](ImplicitLocOpBuilder &pb, ValueRange bhr, Value t,
+                       Value first) {
+      forLoop(pb, zero, indexConst(pb, rows), 1,
+              [&](ImplicitLocOpBuilder &ib, Value u) {
+                Value i = arith::AddIOp::create(ib, first, u);
+                SmallVector<Value> at = countAt(bhr, bucketAt(ib, bhr, i), t);
+                Value slot = memref::LoadOp::create(ib, counts, at);
+                memref::StoreOp::create(
+                    ib, arith::AddIOp::create(ib, slot, indexConst(ib, 1)),
+                    counts, at);
+                memref::StoreOp::create(
+                    ib, arith::IndexCastOp::create(ib, ib.getI32Type(), i),
+                    perm, ValueRange{bhr[0], bhr[1], bhr[2], slot});
+                memref::StoreOp::create(
+                    ib, arith::IndexCastOp::create(ib, ib.getI32Type(), slot),
+                    inverse, ValueRange{bhr[0], bhr[1], bhr[2], i});
+              });
+    });
+    // The deallocation pipeline frees `counts` after its last use.
   }
 };
 
@@ -522,7 +642,10 @@ struct LowerCombineRounds : OpRewritePattern<CombineRoundsOp> {
 
 } // namespace
 
-void reformer::populateLshStepLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerLshRotations, LowerLshHash, LowerBucketSort, LowerUnsort,
-               LowerCombineRounds>(patterns.getContext());
+void reformer::populateLshStepLoweringPatterns(RewritePatternSet &patterns,
+                                               int64_t sortTiles) {
+  patterns
+      .add<LowerLshRotations, LowerLshHash, LowerUnsort, LowerCombineRounds>(
+          patterns.getContext());
+  patterns.add<LowerBucketSort>(patterns.getContext(), sortTiles);
 }

@@ -18,8 +18,8 @@ namespace mlir::reformer {
 using namespace mlir;
 using namespace mlir::reformer;
 
-void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns,
-                                                int64_t maxBlockRun) {
+void reformer::populateReformerToLinalgPatterns(
+    RewritePatternSet &patterns, const AttentionLoweringOptions &attention) {
   populateInlineReversiblePatterns(patterns);
   populateDecomposeLshAttentionPatterns(patterns);
   populateLayerNormAndDenseLoweringPatterns(patterns);
@@ -27,9 +27,9 @@ void reformer::populateReformerToLinalgPatterns(RewritePatternSet &patterns,
   populateLossLoweringPatterns(patterns);
   populateDropoutLoweringPatterns(patterns);
   populateGradientLoweringPatterns(patterns);
-  populateLshStepLoweringPatterns(patterns);
-  populateAttentionLoweringPatterns(patterns, maxBlockRun);
-  populateAttentionGradLoweringPatterns(patterns);
+  populateLshStepLoweringPatterns(patterns, attention.sortTiles);
+  populateAttentionLoweringPatterns(patterns, attention);
+  populateAttentionGradLoweringPatterns(patterns, attention);
   // tensor.concat (the two residual streams) has no bufferization here.
   tensor::populateDecomposeTensorConcatPatterns(patterns);
 }
@@ -46,7 +46,22 @@ struct RfConvertReformerToLinalgPass
     target.addIllegalOp<tensor::ConcatOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateReformerToLinalgPatterns(patterns, maxBlockRun);
+    if (vectorLanes < 1 || (vectorLanes & (vectorLanes - 1)) != 0) {
+      // Not attached to the module: its dump would bury the message.
+      emitError(UnknownLoc::get(ctx), "rf-convert-reformer-to-linalg: "
+                                      "vector-lanes must be a power of two, "
+                                      "got ")
+          << static_cast<int64_t>(vectorLanes);
+      return signalPassFailure();
+    }
+    if (gradBlockRun < 0) {
+      emitError(UnknownLoc::get(ctx), "rf-convert-reformer-to-linalg: "
+                                      "grad-block-run must be 0 or more, got ")
+          << static_cast<int64_t>(gradBlockRun);
+      return signalPassFailure();
+    }
+    populateReformerToLinalgPatterns(
+        patterns, {maxBlockRun, vectorLanes, gradBlockRun, sortTiles});
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -1,4 +1,4 @@
-// RUN: reformer-opt %s --rf-name-kernels | FileCheck %s
+// RUN: reformer-opt %s --rf-name-kernels --split-input-file | FileCheck %s
 
 // Each outlined kernel takes its module's name, and its launch follows.
 // CHECK-LABEL: func.func @f
@@ -8,6 +8,10 @@
 // CHECK: gpu.func @f_kernel() kernel
 // CHECK: gpu.module @f_kernel_0
 // CHECK: gpu.func @f_kernel_0() kernel
+// A kernel whose location is named takes the name in place of "kernel".
+// CHECK: gpu.launch_func @g_lsh_attention_3::@g_lsh_attention_3
+// CHECK: gpu.module @g_lsh_attention_3
+// CHECK: gpu.func @g_lsh_attention_3() kernel
 module attributes {gpu.container_module} {
   func.func @f() {
     %c1 = arith.constant 1 : index
@@ -24,5 +28,20 @@ module attributes {gpu.container_module} {
     gpu.func @f_kernel() kernel {
       gpu.return
     }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  func.func @g() {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @g_kernel_3::@g_kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
+    return
+  }
+  gpu.module @g_kernel_3 {
+    gpu.func @g_kernel() kernel {
+      gpu.return
+    } loc(fused["x.mlir":1:1, "lsh_attention"("x.mlir":2:2)])
   }
 }

@@ -1,5 +1,9 @@
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
-// RUN: reformer-opt %s --rf-convert-reformer-to-linalg="max-block-run=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=RUN1
+// RUN: reformer-opt %s --rf-convert-reformer-to-linalg="max-block-run=1 vector-lanes=4 grad-block-run=2 sort-tiles=4" --split-input-file --verify-diagnostics --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=RUN1
+// RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="vector-lanes=3" --split-input-file 2>&1 | FileCheck %s --check-prefix=LANES
+// LANES: error: rf-convert-reformer-to-linalg: vector-lanes must be a power of two, got 3
+// RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="grad-block-run=-1" --split-input-file 2>&1 | FileCheck %s --check-prefix=GRADBLOCK
+// GRADBLOCK: error: rf-convert-reformer-to-linalg: grad-block-run must be 0 or more, got -1
 
 // The chunked FFN is a parallel loop over row chunks whose body holds both
 // matmuls; 74 rows in chunks of 16: four full chunks in the loop, a 10-row
@@ -59,9 +63,25 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins({{.*}} : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>) outs({{.*}} : tensor<1x2x64x16xf32>)
 // CHECK-NOT: reformer.
 // With max-block-run=1 (the GPU pipeline) each of the 8 query chunks is a
-// parallel iteration of its own.
+// parallel iteration of its own; with vector-lanes=4 the register tiles
+// are 4 × 4 and the score accumulators vector<4xf32>. The loop is named
+// lsh_attention (its GPU kernel takes the name).
+// With sort-tiles=4 the counting sort is a histogram per (batch, head,
+// round, tile of 16 positions), a scan per (batch, head, round) over
+// (bucket, tile), and a scatter per tile.
 // RUN1-LABEL: func.func @lsh
+// RUN1: %[[COUNTS:.*]] = memref.alloc() : memref<1x2x2x8x4xindex>
+// RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c2{{.*}}, %c4{{.*}})
+// RUN1: memref.store {{.*}}, %[[COUNTS]]
+// RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c2{{.*}})
+// RUN1: scf.for {{.*}} to %c8
+// RUN1: scf.for {{.*}} to %c4
+// RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c2{{.*}}, %c4{{.*}})
 // RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c8{{.*}})
+// RUN1: vector.transpose {{.*}} [1, 0] : vector<4x4xf32> to vector<4x4xf32>
+// RUN1: vector.fma {{.*}} : vector<4xf32>
+// RUN1: math.exp {{.*}} : vector<4xf32>
+// RUN1: } loc("lsh_attention"(
 func.func @lsh(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
   %o = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, seed = 1 : i64}
       : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32>
@@ -261,9 +281,18 @@ func.func @chunked_ffn_grad(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1
 // CHECK: linalg.matmul ins(%{{.*}}, %[[G]] : memref<32x16xf32>, memref<16x16xf32>)
 // CHECK: linalg.matmul ins(%{{.*}}, %[[Q]] : memref<32x16xf32>, memref<16x16xf32>)
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>)
+// CHECK-NOT: memref.atomic_rmw
 // CHECK: scf.reduce
 // CHECK: math.rsqrt
 // CHECK-NOT: memref<{{.*}}64x64
+// With grad-block-run=2 the 8 query chunks of a head are 4 parallel runs
+// of 2, which add into the gradients atomically.
+// RUN1-LABEL: func.func @lsh_attention_grad
+// RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = (%c0{{.*}}, %c0{{.*}}, %c0{{.*}}) to (%c1{{.*}}, %c2{{.*}}, %c4{{.*}})
+// RUN1: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step
+// RUN1: vector.transpose {{.*}} : vector<4x4xf32> to vector<4x4xf32>
+// RUN1: memref.atomic_rmw addf {{.*}} : (f32, memref<1x2x64x16xf32>) -> f32
+// RUN1: } loc("lsh_attention_grad"(
 func.func @lsh_attention_grad(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>, %out: tensor<1x2x64x16xf32>,
                               %dy: tensor<1x2x64x16xf32>, %lse: tensor<1x2x2x64xf32>, %buckets: tensor<1x2x2x64xi32>)
     -> (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) {
@@ -282,6 +311,10 @@ func.func @lsh_attention_grad(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c4 step
 // CHECK-COUNT-5: linalg.matmul
 // CHECK: scf.reduce
+// RUN1-LABEL: func.func @local_attention_grad
+// RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c2{{.*}}, %c1{{.*}}, %c2{{.*}})
+// RUN1: memref.atomic_rmw addf
+// RUN1: } loc("local_attention_grad"(
 func.func @local_attention_grad(%q: tensor<2x1x64x16xf32>, %dy: tensor<2x1x64x16xf32>)
     -> (tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>) {
   %dq, %dk, %dv = reformer.local_attention_grad %q, %q, %q, %dy {chunk_len = 16 : i64, causal}
