@@ -89,12 +89,14 @@ reformer::getCpuPipelineStages(const CpuPipelineOptions &options) {
   stages.push_back(
       // Chunk loops (scf.forall) become scf.parallel before the matmuls are
       // vectorized: matmuls inside them then stay on one core.
-      {"loops", "func.func(scf-forall-to-parallel),rf-expand-strided-copies," +
-                    matmuls +
-                    "func.func(rf-parallelize-linalg,convert-linalg-to-loops),"
-                    "rf-approximate-math,rf-expand-bf16,"
-                    "convert-vector-to-scf,"
-                    "convert-bufferization-to-memref,canonicalize,cse"});
+      {"loops",
+       std::string(options.arena ? "func.func(rf-plan-arena)," : "") +
+           "func.func(scf-forall-to-parallel),rf-expand-strided-copies," +
+           matmuls +
+           "func.func(rf-parallelize-linalg,convert-linalg-to-loops),"
+           "rf-approximate-math,rf-expand-bf16,"
+           "convert-vector-to-scf,"
+           "convert-bufferization-to-memref,canonicalize,cse"});
   if (options.parallel)
     stages.push_back({"openmp", "convert-scf-to-openmp"});
   // memref lowering precedes scf-to-cf: the OpenMP conversion wraps loop

@@ -18,6 +18,13 @@ const ArgAbi *FunctionAbi::find(const std::string &argName) const {
   return nullptr;
 }
 
+const ArgAbi *FunctionAbi::findOutput(const std::string &argName) const {
+  for (const ArgAbi &arg : args)
+    if (arg.kind == ArgKind::Output && arg.spec.name == argName)
+      return &arg;
+  return nullptr;
+}
+
 void retainHeapAcrossCalls() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);

@@ -106,6 +106,11 @@ static cl::opt<bool> printPlan(
     cl::desc("Print each function's planned peak buffer memory, before "
              "anything runs (after bufferization; --target=cuda: after "
              "kernel mapping, the device arena included)"));
+static cl::opt<bool> cpuArena(
+    "arena",
+    cl::desc("--target=cpu: place each function's buffers in one arena at "
+             "planned offsets (--target=cuda always does)"),
+    cl::init(false));
 static cl::opt<bool> parallel(
     "parallel",
     cl::desc("Run parallel loops on OpenMP threads, linking libomp "
@@ -280,6 +285,7 @@ pipelineStages(std::string &hostCpu, bool &openmp, std::string &error) {
   }
   CpuPipelineOptions options;
   options.parallel = parallel;
+  options.arena = cpuArena;
   FailureOr<int64_t> lanes = vectorLanesForCpu(targetCpu, error);
   if (failed(lanes))
     return failure();

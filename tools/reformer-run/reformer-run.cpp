@@ -377,8 +377,7 @@ int main(int argc, char **argv) {
     }
   }
   for (const auto &[name, path] : o.outputs) {
-    const ArgAbi *arg = fn->find(name);
-    if (!arg || arg->kind != ArgKind::Output)
+    if (!fn->findOutput(name))
       return fail("@" + fn->name + " has no output '" + name +
                   "' (see --list)");
   }

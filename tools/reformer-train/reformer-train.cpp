@@ -5,7 +5,8 @@
 // the training loop of the runtime on it: byte files such as enwik8, the
 // paper's duplication task, or images as pixel sequences. The library is
 // cached in the output directory and reused while the model and options
-// are unchanged; `--resume` continues a run bit for bit.
+// are unchanged; `--resume` continues a run bit for bit (on the CPU; the
+// GPU's atomic gradient adds agree only to rounding).
 //
 //===----------------------------------------------------------------------===//
 

@@ -21,6 +21,11 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
       llvm::cl::desc("f32 lanes per vector register for generated kernels "
                      "(0: those of the host CPU)"),
       llvm::cl::init(0)};
+  PassOptions::Option<bool> arena{
+      *this, "arena",
+      llvm::cl::desc("Place each function's buffers in one arena at planned "
+                     "offsets (rf-plan-arena)"),
+      llvm::cl::init(false)};
 };
 
 /// f32 lanes of the widest vector registers of the host CPU: 16 with

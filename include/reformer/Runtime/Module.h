@@ -25,7 +25,11 @@ struct ArgAbi {
 struct FunctionAbi {
   std::string name, entry;
   std::vector<ArgAbi> args; ///< In call order: inputs/params, then outputs.
+  /// The first argument called `name`; an optimizer's state is both a param
+  /// and an output of one name.
   const ArgAbi *find(const std::string &name) const;
+  /// The output called `name`.
+  const ArgAbi *findOutput(const std::string &name) const;
 };
 
 /// Compiled modules allocate their temporaries with malloc on every call.

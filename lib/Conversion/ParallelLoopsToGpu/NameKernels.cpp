@@ -3,6 +3,7 @@
 #include "reformer/Conversion/Passes.h"
 
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 
 namespace mlir::reformer {
@@ -14,11 +15,23 @@ using namespace mlir;
 
 namespace {
 
+/// Whether `name` can be part of a symbol, a PTX identifier and a file
+/// name: letters, digits and underscores.
+bool isIdentifier(StringRef name) {
+  return !name.empty() && llvm::all_of(name, [](char c) {
+    return llvm::isAlnum(c) || c == '_';
+  });
+}
+
 /// The first name a location carries (NameLoc, looking through fused and
-/// call-site locations), or "".
+/// call-site locations) that is an identifier, or "". Names of other
+/// front ends ("jit(f)/dot") are skipped.
 StringRef roleOf(Location loc) {
-  if (auto named = dyn_cast<NameLoc>(loc))
-    return named.getName().getValue();
+  if (auto named = dyn_cast<NameLoc>(loc)) {
+    if (isIdentifier(named.getName().getValue()))
+      return named.getName().getValue();
+    return roleOf(named.getChildLoc());
+  }
   if (auto fused = dyn_cast<FusedLoc>(loc)) {
     for (Location inner : fused.getLocations())
       if (StringRef role = roleOf(inner); !role.empty())

@@ -1,8 +1,10 @@
 //===- AttentionGrad.cpp - Attention gradients → blocks of loops ----------===//
 //
 // The backward of LSH and local attention walks the forward's blocks again:
-// one parallel iteration per (batch, head), serial over its query chunks, so
-// the scatter-adds into the key and value gradients of a head never race.
+// by default one parallel iteration per (batch, head), serial over its query
+// chunks, so the scatter-adds into the gradients of a head never race. With
+// a block run (the GPU pipeline), iterations take runs of query chunks and
+// add atomically: more parallel work, in an order that varies between runs.
 // Each block recomputes its scores and softmax from scratch (a query's keys
 // all lie in its window, so no stored statistic is needed for them), then
 // small linalg.matmuls give dP = g·Vᵀ, dV = Pᵀ·g, dQ = dS·K and dK = dSᵀ·Q.
@@ -431,9 +433,10 @@ void forEachGradBlock(ImplicitLocOpBuilder &b, const GradOperands &in,
                       int64_t batch, int64_t heads) {
   int64_t c = in.chunk, w = in.windowChunks * in.chunk, d = in.headDim;
   bool atomic = in.blockRun > 0;
-  int64_t group = in.numChunks;
+  int64_t group = std::max<int64_t>(in.numChunks, 1);
   if (atomic)
-    for (group = std::min(in.numChunks, in.blockRun); in.numChunks % group;)
+    for (group = std::clamp<int64_t>(in.blockRun, 1, group);
+         in.numChunks % group;)
       --group;
   Value zero = indexConst(b, 0), one = indexConst(b, 1);
   SmallVector<Value> lower = {zero, zero}, steps = {one, one};

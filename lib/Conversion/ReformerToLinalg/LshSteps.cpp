@@ -336,6 +336,16 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
   }
 };
 
+/// The bucket at `at` as an index; out-of-range buckets are clamped rather
+/// than written out of bounds.
+Value clampedBucket(ImplicitLocOpBuilder &b, Value buckets, ValueRange at,
+                    int64_t numBuckets) {
+  Value raw = memref::LoadOp::create(b, buckets, at);
+  Value idx = arith::IndexCastOp::create(b, b.getIndexType(), raw);
+  idx = arith::MaxSIOp::create(b, idx, indexConst(b, 0));
+  return arith::MinSIOp::create(b, idx, indexConst(b, numBuckets - 1));
+}
+
 /// A stable counting sort per (b, h, round): histogram, exclusive scan,
 /// scatter in position order. With `sortTiles` > 1 the sequence is cut
 /// into tiles: a histogram per tile (parallel), one exclusive scan per
@@ -361,8 +371,9 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
     Value inverse = allocBuffer(b, indexType);
     Value zero = indexConst(b, 0), one = indexConst(b, 1);
     Value len = indexConst(b, s[3]), nb = indexConst(b, numBuckets);
-    int64_t tiles = std::min(std::max<int64_t>(sortTiles, 1), s[3]);
-    while (s[3] % tiles != 0)
+    int64_t tiles =
+        std::clamp<int64_t>(sortTiles, 1, std::max<int64_t>(s[3], 1));
+    while (tiles > 1 && s[3] % tiles != 0)
       --tiles;
     if (tiles > 1) {
       emitTiledSort(b, buckets, perm, inverse, s, numBuckets, tiles);
@@ -382,14 +393,8 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
           Value counts = memref::AllocOp::create(
               pb, MemRefType::get({numBuckets}, pb.getIndexType()));
           auto bucketAt = [&](ImplicitLocOpBuilder &ib, Value i) {
-            Value raw = memref::LoadOp::create(
-                ib, buckets, ValueRange{ivs[0], ivs[1], ivs[2], i});
-            Value idx = arith::IndexCastOp::create(ib, ib.getIndexType(), raw);
-            // Out-of-range buckets are clamped rather than written out of
-            // bounds.
-            idx = arith::MaxSIOp::create(ib, idx, indexConst(ib, 0));
-            return arith::MinSIOp::create(ib, idx,
-                                          indexConst(ib, numBuckets - 1));
+            return clampedBucket(
+                ib, buckets, ValueRange{ivs[0], ivs[1], ivs[2], i}, numBuckets);
           };
           forLoop(pb, zero, nb, 1, [&](ImplicitLocOpBuilder &ib, Value k) {
             memref::StoreOp::create(ib, indexConst(ib, 0), counts, k);
@@ -440,13 +445,8 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
                            b.getIndexType()));
     Value zero = indexConst(b, 0), one = indexConst(b, 1);
     auto bucketAt = [&](ImplicitLocOpBuilder &ib, ValueRange bhr, Value i) {
-      Value raw = memref::LoadOp::create(ib, buckets,
-                                         ValueRange{bhr[0], bhr[1], bhr[2], i});
-      Value idx = arith::IndexCastOp::create(ib, ib.getIndexType(), raw);
-      // Out-of-range buckets are clamped rather than written out of bounds.
-      idx = arith::MaxSIOp::create(ib, idx, indexConst(ib, 0));
-      return arith::MinSIOp::create(ib, idx, indexConst(ib, numBuckets - 1))
-          .getResult();
+      return clampedBucket(ib, buckets, ValueRange{bhr[0], bhr[1], bhr[2], i},
+                           numBuckets);
     };
     auto countAt = [&](ValueRange bhr, Value k, Value t) {
       return SmallVector<Value>{bhr[0], bhr[1], bhr[2], k, t};

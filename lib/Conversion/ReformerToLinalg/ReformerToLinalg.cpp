@@ -46,20 +46,23 @@ struct RfConvertReformerToLinalgPass
     target.addIllegalOp<tensor::ConcatOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    if (vectorLanes < 1 || (vectorLanes & (vectorLanes - 1)) != 0) {
-      // Not attached to the module: its dump would bury the message.
-      emitError(UnknownLoc::get(ctx), "rf-convert-reformer-to-linalg: "
-                                      "vector-lanes must be a power of two, "
-                                      "got ")
-          << static_cast<int64_t>(vectorLanes);
-      return signalPassFailure();
-    }
-    if (gradBlockRun < 0) {
-      emitError(UnknownLoc::get(ctx), "rf-convert-reformer-to-linalg: "
-                                      "grad-block-run must be 0 or more, got ")
-          << static_cast<int64_t>(gradBlockRun);
-      return signalPassFailure();
-    }
+    // Not attached to the module: its dump would bury the message.
+    auto invalid = [&](StringRef option, int64_t value, StringRef expected) {
+      emitError(UnknownLoc::get(ctx))
+          << "rf-convert-reformer-to-linalg: " << option << " must be "
+          << expected << ", got " << value;
+      signalPassFailure();
+    };
+    if (vectorLanes < 1 || vectorLanes > 64 ||
+        (vectorLanes & (vectorLanes - 1)) != 0)
+      return invalid("vector-lanes", vectorLanes,
+                     "a power of two from 1 to 64");
+    if (maxBlockRun < 1)
+      return invalid("max-block-run", maxBlockRun, "1 or more");
+    if (gradBlockRun < 0)
+      return invalid("grad-block-run", gradBlockRun, "0 or more");
+    if (sortTiles < 1)
+      return invalid("sort-tiles", sortTiles, "1 or more");
     populateReformerToLinalgPatterns(
         patterns, {maxBlockRun, vectorLanes, gradBlockRun, sortTiles});
     if (failed(applyPartialConversion(getOperation(), target,

@@ -2,6 +2,7 @@
 // RUN: reformer-opt %s --pass-pipeline="builtin.module(func.func(rf-plan-arena{report=1}))" --split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=REPORT
 // REPORT: remark: arena of 6144 bytes for 3 buffers of 10240 bytes; at most 6144 bytes live at once
 // REPORT: remark: arena of 1024 bytes for 2 buffers of 1088 bytes; at most 1024 bytes live at once
+// REPORT: remark: arena of 192 bytes for 2 buffers of 192 bytes; at most 192 bytes live at once
 // REPORT-NOT: remark
 
 // Largest first at the lowest free offset: %a at 0; %c (allocated after %a
@@ -90,5 +91,47 @@ func.func @nested(%n: index) {
 // CHECK-NOT: memref.alloc
 // CHECK: return
 func.func @none(%x: memref<4xf32>) {
+  return
+}
+
+// -----
+
+// A buffer of an scf.if branch lives for the whole scf.if. Index elements
+// take 8 bytes, i1 one byte each (64-byte slots). Left alone: a buffer
+// freed in another block, one freed twice.
+// CHECK-LABEL: func.func @branches
+// CHECK: %[[ARENA:.*]] = memref.alloc() {alignment = 64 : i64} : memref<192xi8>
+// CHECK: memref.view %[[ARENA]][%{{.*}}][] : memref<192xi8> to memref<16xindex>
+// CHECK: scf.if
+// CHECK: memref.view %[[ARENA]][%{{.*}}][] : memref<192xi8> to memref<3xi1>
+// CHECK: %[[OTHER:.*]] = memref.alloc() : memref<4xf32>
+// CHECK: scf.if
+// CHECK: memref.dealloc %[[OTHER]]
+// CHECK: %[[TWICE:.*]] = memref.alloc() : memref<2xf32>
+// CHECK-COUNT-2: memref.dealloc %[[TWICE]]
+// CHECK: memref.dealloc %[[ARENA]]
+// CHECK-NEXT: return
+func.func private @useIndex(memref<16xindex>)
+func.func private @useBool(memref<3xi1>)
+func.func private @use4(memref<4xf32>)
+func.func private @use2f(memref<2xf32>)
+func.func @branches(%c: i1) {
+  %x = memref.alloc() : memref<16xindex>
+  call @useIndex(%x) : (memref<16xindex>) -> ()
+  scf.if %c {
+    %b = memref.alloc() : memref<3xi1>
+    func.call @useBool(%b) : (memref<3xi1>) -> ()
+    memref.dealloc %b : memref<3xi1>
+  }
+  memref.dealloc %x : memref<16xindex>
+  %o = memref.alloc() : memref<4xf32>
+  call @use4(%o) : (memref<4xf32>) -> ()
+  scf.if %c {
+    memref.dealloc %o : memref<4xf32>
+  }
+  %t = memref.alloc() : memref<2xf32>
+  call @use2f(%t) : (memref<2xf32>) -> ()
+  memref.dealloc %t : memref<2xf32>
+  memref.dealloc %t : memref<2xf32>
   return
 }

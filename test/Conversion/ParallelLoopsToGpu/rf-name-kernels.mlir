@@ -12,6 +12,9 @@
 // CHECK: gpu.launch_func @g_lsh_attention_3::@g_lsh_attention_3
 // CHECK: gpu.module @g_lsh_attention_3
 // CHECK: gpu.func @g_lsh_attention_3() kernel
+// Names that are not identifiers (from other front ends) are not used.
+// CHECK: gpu.launch_func @h_kernel_4::@h_kernel_4
+// CHECK: gpu.module @h_kernel_4
 module attributes {gpu.container_module} {
   func.func @f() {
     %c1 = arith.constant 1 : index
@@ -43,5 +46,20 @@ module attributes {gpu.container_module} {
     gpu.func @g_kernel() kernel {
       gpu.return
     } loc(fused["x.mlir":1:1, "lsh_attention"("x.mlir":2:2)])
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  func.func @h() {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @h_kernel_4::@h_kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
+    return
+  }
+  gpu.module @h_kernel_4 {
+    gpu.func @h_kernel() kernel {
+      gpu.return
+    } loc("jit(f)/dot"("x.mlir":3:3))
   }
 }

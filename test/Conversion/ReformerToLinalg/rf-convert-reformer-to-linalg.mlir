@@ -1,7 +1,9 @@
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg="max-block-run=1 vector-lanes=4 grad-block-run=2 sort-tiles=4" --split-input-file --verify-diagnostics --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=RUN1
 // RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="vector-lanes=3" --split-input-file 2>&1 | FileCheck %s --check-prefix=LANES
-// LANES: error: rf-convert-reformer-to-linalg: vector-lanes must be a power of two, got 3
+// LANES: error: rf-convert-reformer-to-linalg: vector-lanes must be a power of two from 1 to 64, got 3
+// RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="sort-tiles=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=TILES
+// TILES: error: rf-convert-reformer-to-linalg: sort-tiles must be 1 or more, got 0
 // RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="grad-block-run=-1" --split-input-file 2>&1 | FileCheck %s --check-prefix=GRADBLOCK
 // GRADBLOCK: error: rf-convert-reformer-to-linalg: grad-block-run must be 0 or more, got -1
 
