@@ -486,32 +486,68 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
                     at);
               });
     });
-    // Exclusive scan in (bucket, tile) order: each tile's first slot.
-    scf::ParallelOp::create(
-        b, ValueRange{zero, zero, zero},
-        ValueRange{indexConst(b, s[0]), indexConst(b, s[1]),
-                   indexConst(b, s[2])},
-        ValueRange{one, one, one},
-        [&](OpBuilder &nested, Location loc, ValueRange bhr) {
-          ImplicitLocOpBuilder pb(loc, nested);
-          scf::ForOp::create(
-              pb, zero, indexConst(pb, numBuckets), one, ValueRange{zero},
-              [&](OpBuilder &n1, Location l1, Value k, ValueRange acc) {
-                ImplicitLocOpBuilder kb(l1, n1);
-                auto inner = scf::ForOp::create(
-                    kb, zero, indexConst(kb, tiles), one, acc,
-                    [&](OpBuilder &n2, Location l2, Value t, ValueRange a2) {
-                      ImplicitLocOpBuilder tb(l2, n2);
-                      SmallVector<Value> at = countAt(bhr, k, t);
-                      Value c = memref::LoadOp::create(tb, counts, at);
-                      memref::StoreOp::create(tb, a2[0], counts, at);
-                      scf::YieldOp::create(
-                          tb, ValueRange{arith::AddIOp::create(tb, a2[0], c)});
-                    });
-                scf::YieldOp::create(kb, inner.getResults());
+    // Exclusive scan in (bucket, tile) order, each tile's first slot in
+    // each bucket, in three parallel steps: a scan over the tiles of each
+    // bucket (leaving the bucket's total), a scan over the buckets' totals,
+    // and each bucket's base added to its tiles.
+    Value totals = memref::AllocOp::create(
+        b, MemRefType::get({s[0], s[1], s[2], numBuckets}, b.getIndexType()));
+    auto forEachIndex =
+        [&](ArrayRef<int64_t> extents,
+            function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
+          SmallVector<Value> lower, upper, steps;
+          for (int64_t extent : extents) {
+            lower.push_back(zero);
+            upper.push_back(indexConst(b, extent));
+            steps.push_back(one);
+          }
+          scf::ParallelOp::create(
+              b, lower, upper, steps,
+              [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+                ImplicitLocOpBuilder pb(loc, nested);
+                body(pb, ivs);
+                scf::ReduceOp::create(pb);
               });
-          scf::ReduceOp::create(pb);
-        });
+        };
+    // Exclusive scan of `count` elements of `buffer` at `at(i)`, in order;
+    // returns the sum.
+    auto exclusiveScan = [&](ImplicitLocOpBuilder &pb, Value buffer,
+                             int64_t count,
+                             function_ref<SmallVector<Value>(Value)> at) {
+      auto loop = scf::ForOp::create(
+          pb, zero, indexConst(pb, count), one, ValueRange{zero},
+          [&](OpBuilder &nested, Location loc, Value i, ValueRange acc) {
+            ImplicitLocOpBuilder ib(loc, nested);
+            Value c = memref::LoadOp::create(ib, buffer, at(i));
+            memref::StoreOp::create(ib, acc[0], buffer, at(i));
+            scf::YieldOp::create(
+                ib, ValueRange{arith::AddIOp::create(ib, acc[0], c)});
+          });
+      return loop.getResult(0);
+    };
+    forEachIndex({s[0], s[1], s[2], numBuckets},
+                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+                   ValueRange bhr = ivs.take_front(3);
+                   Value k = ivs[3];
+                   Value total = exclusiveScan(pb, counts, tiles, [&](Value t) {
+                     return countAt(bhr, k, t);
+                   });
+                   memref::StoreOp::create(pb, total, totals, ivs);
+                 });
+    forEachIndex({s[0], s[1], s[2]},
+                 [&](ImplicitLocOpBuilder &pb, ValueRange bhr) {
+                   exclusiveScan(pb, totals, numBuckets, [&](Value k) {
+                     return SmallVector<Value>{bhr[0], bhr[1], bhr[2], k};
+                   });
+                 });
+    forEachIndex({s[0], s[1], s[2], numBuckets, tiles},
+                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+                   Value base =
+                       memref::LoadOp::create(pb, totals, ivs.take_front(4));
+                   Value c = memref::LoadOp::create(pb, counts, ivs);
+                   memref::StoreOp::create(
+                       pb, arith::AddIOp::create(pb, c, base), counts, ivs);
+                 });
     // Scatter: each tile fills its slots in position order.
     forEachTileRow([&](ImplicitLocOpBuilder &pb, ValueRange bhr, Value t,
                        Value first) {
