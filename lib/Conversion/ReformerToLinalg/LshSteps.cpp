@@ -346,6 +346,49 @@ Value clampedBucket(ImplicitLocOpBuilder &b, Value buckets, ValueRange at,
   return arith::MinSIOp::create(b, idx, indexConst(b, numBuckets - 1));
 }
 
+/// `buffer[at] += 1`; returns the value before.
+Value postIncrement(ImplicitLocOpBuilder &b, Value buffer, ValueRange at) {
+  Value old = memref::LoadOp::create(b, buffer, at);
+  memref::StoreOp::create(b, arith::AddIOp::create(b, old, indexConst(b, 1)),
+                          buffer, at);
+  return old;
+}
+
+/// Replaces the `count` index elements of `buffer` at `at(i)` with their
+/// exclusive prefix sums, in order of i; returns the total.
+Value exclusiveScan(ImplicitLocOpBuilder &b, Value buffer, int64_t count,
+                    function_ref<SmallVector<Value>(Value)> at) {
+  Value zero = indexConst(b, 0);
+  auto loop = scf::ForOp::create(
+      b, zero, indexConst(b, count), indexConst(b, 1), ValueRange{zero},
+      [&](OpBuilder &nested, Location loc, Value i, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nested);
+        SmallVector<Value> where = at(i);
+        Value c = memref::LoadOp::create(ib, buffer, where);
+        memref::StoreOp::create(ib, acc[0], buffer, where);
+        scf::YieldOp::create(ib,
+                             ValueRange{arith::AddIOp::create(ib, acc[0], c)});
+      });
+  return loop.getResult(0);
+}
+
+/// A parallel loop over [0, extents) with `body` in it.
+void forEachIndex(ImplicitLocOpBuilder &b, ArrayRef<int64_t> extents,
+                  function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
+  SmallVector<Value> lower, upper, steps;
+  for (int64_t extent : extents) {
+    lower.push_back(indexConst(b, 0));
+    upper.push_back(indexConst(b, extent));
+    steps.push_back(indexConst(b, 1));
+  }
+  scf::ParallelOp::create(b, lower, upper, steps,
+                          [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+                            ImplicitLocOpBuilder pb(loc, nested);
+                            body(pb, ivs);
+                            scf::ReduceOp::create(pb);
+                          });
+}
+
 /// A stable counting sort per (b, h, round): histogram, exclusive scan,
 /// scatter in position order. With `sortTiles` > 1 the sequence is cut
 /// into tiles: a histogram per tile (parallel), one exclusive scan per
@@ -400,26 +443,12 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
             memref::StoreOp::create(ib, indexConst(ib, 0), counts, k);
           });
           forLoop(pb, zero, len, 1, [&](ImplicitLocOpBuilder &ib, Value i) {
-            Value k = bucketAt(ib, i);
-            Value c = memref::LoadOp::create(ib, counts, k);
-            memref::StoreOp::create(
-                ib, arith::AddIOp::create(ib, c, indexConst(ib, 1)), counts, k);
+            postIncrement(ib, counts, bucketAt(ib, i));
           });
-          scf::ForOp::create(
-              pb, zero, nb, one, ValueRange{zero},
-              [&](OpBuilder &n2, Location l2, Value k, ValueRange acc) {
-                ImplicitLocOpBuilder ib(l2, n2);
-                Value c = memref::LoadOp::create(ib, counts, k);
-                memref::StoreOp::create(ib, acc[0], counts, k);
-                scf::YieldOp::create(
-                    ib, ValueRange{arith::AddIOp::create(ib, acc[0], c)});
-              });
+          exclusiveScan(pb, counts, numBuckets,
+                        [](Value k) { return SmallVector<Value>{k}; });
           forLoop(pb, zero, len, 1, [&](ImplicitLocOpBuilder &ib, Value i) {
-            Value k = bucketAt(ib, i);
-            Value slot = memref::LoadOp::create(ib, counts, k);
-            memref::StoreOp::create(
-                ib, arith::AddIOp::create(ib, slot, indexConst(ib, 1)), counts,
-                k);
+            Value slot = postIncrement(ib, counts, bucketAt(ib, i));
             Value i32 = arith::IndexCastOp::create(ib, ib.getI32Type(), i);
             Value slot32 =
                 arith::IndexCastOp::create(ib, ib.getI32Type(), slot);
@@ -443,7 +472,7 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
     Value counts = memref::AllocOp::create(
         b, MemRefType::get({s[0], s[1], s[2], numBuckets, tiles},
                            b.getIndexType()));
-    Value zero = indexConst(b, 0), one = indexConst(b, 1);
+    Value zero = indexConst(b, 0);
     auto bucketAt = [&](ImplicitLocOpBuilder &ib, ValueRange bhr, Value i) {
       return clampedBucket(ib, buckets, ValueRange{bhr[0], bhr[1], bhr[2], i},
                            numBuckets);
@@ -451,96 +480,50 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
     auto countAt = [&](ValueRange bhr, Value k, Value t) {
       return SmallVector<Value>{bhr[0], bhr[1], bhr[2], k, t};
     };
-    // Walks the rows of tile t in order: body(builder, (b, h, r), t, i).
+    // Walks the rows of each tile in order: body(builder, (b, h, r), t, i).
     auto forEachTileRow =
         [&](function_ref<void(ImplicitLocOpBuilder &, ValueRange, Value, Value)>
                 body) {
-          scf::ParallelOp::create(
-              b, ValueRange{zero, zero, zero, zero},
-              ValueRange{indexConst(b, s[0]), indexConst(b, s[1]),
-                         indexConst(b, s[2]), indexConst(b, tiles)},
-              ValueRange{one, one, one, one},
-              [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-                ImplicitLocOpBuilder pb(loc, nested);
-                Value first =
-                    arith::MulIOp::create(pb, ivs[3], indexConst(pb, rows));
-                body(pb, ivs.take_front(3), ivs[3], first);
-                scf::ReduceOp::create(pb);
-              });
+          forEachIndex(b, {s[0], s[1], s[2], tiles},
+                       [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+                         Value first = arith::MulIOp::create(
+                             pb, ivs[3], indexConst(pb, rows));
+                         forLoop(pb, zero, indexConst(pb, rows), 1,
+                                 [&](ImplicitLocOpBuilder &ib, Value u) {
+                                   body(ib, ivs.take_front(3), ivs[3],
+                                        arith::AddIOp::create(ib, first, u));
+                                 });
+                       });
         };
-    // Histograms.
-    forEachTileRow([&](ImplicitLocOpBuilder &pb, ValueRange bhr, Value t,
-                       Value first) {
-      forLoop(pb, zero, indexConst(pb, numBuckets), 1,
-              [&](ImplicitLocOpBuilder &ib, Value k) {
-                memref::StoreOp::create(ib, indexConst(ib, 0), counts,
-                                        countAt(bhr, k, t));
-              });
-      forLoop(pb, zero, indexConst(pb, rows), 1,
-              [&](ImplicitLocOpBuilder &ib, Value u) {
-                Value i = arith::AddIOp::create(ib, first, u);
-                SmallVector<Value> at = countAt(bhr, bucketAt(ib, bhr, i), t);
-                Value c = memref::LoadOp::create(ib, counts, at);
-                memref::StoreOp::create(
-                    ib, arith::AddIOp::create(ib, c, indexConst(ib, 1)), counts,
-                    at);
-              });
-    });
+    // Histograms (each tile zeroes its own column first).
+    forEachIndex(b, {s[0], s[1], s[2], numBuckets, tiles},
+                 [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
+                   memref::StoreOp::create(pb, indexConst(pb, 0), counts, ivs);
+                 });
+    forEachTileRow(
+        [&](ImplicitLocOpBuilder &ib, ValueRange bhr, Value t, Value i) {
+          postIncrement(ib, counts, countAt(bhr, bucketAt(ib, bhr, i), t));
+        });
     // Exclusive scan in (bucket, tile) order, each tile's first slot in
     // each bucket, in three parallel steps: a scan over the tiles of each
     // bucket (leaving the bucket's total), a scan over the buckets' totals,
     // and each bucket's base added to its tiles.
     Value totals = memref::AllocOp::create(
         b, MemRefType::get({s[0], s[1], s[2], numBuckets}, b.getIndexType()));
-    auto forEachIndex =
-        [&](ArrayRef<int64_t> extents,
-            function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
-          SmallVector<Value> lower, upper, steps;
-          for (int64_t extent : extents) {
-            lower.push_back(zero);
-            upper.push_back(indexConst(b, extent));
-            steps.push_back(one);
-          }
-          scf::ParallelOp::create(
-              b, lower, upper, steps,
-              [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-                ImplicitLocOpBuilder pb(loc, nested);
-                body(pb, ivs);
-                scf::ReduceOp::create(pb);
-              });
-        };
-    // Exclusive scan of `count` elements of `buffer` at `at(i)`, in order;
-    // returns the sum.
-    auto exclusiveScan = [&](ImplicitLocOpBuilder &pb, Value buffer,
-                             int64_t count,
-                             function_ref<SmallVector<Value>(Value)> at) {
-      auto loop = scf::ForOp::create(
-          pb, zero, indexConst(pb, count), one, ValueRange{zero},
-          [&](OpBuilder &nested, Location loc, Value i, ValueRange acc) {
-            ImplicitLocOpBuilder ib(loc, nested);
-            Value c = memref::LoadOp::create(ib, buffer, at(i));
-            memref::StoreOp::create(ib, acc[0], buffer, at(i));
-            scf::YieldOp::create(
-                ib, ValueRange{arith::AddIOp::create(ib, acc[0], c)});
-          });
-      return loop.getResult(0);
-    };
-    forEachIndex({s[0], s[1], s[2], numBuckets},
+    forEachIndex(b, {s[0], s[1], s[2], numBuckets},
                  [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
-                   ValueRange bhr = ivs.take_front(3);
-                   Value k = ivs[3];
                    Value total = exclusiveScan(pb, counts, tiles, [&](Value t) {
-                     return countAt(bhr, k, t);
+                     return countAt(ivs.take_front(3), ivs[3], t);
                    });
                    memref::StoreOp::create(pb, total, totals, ivs);
                  });
-    forEachIndex({s[0], s[1], s[2]},
+    forEachIndex(b, {s[0], s[1], s[2]},
                  [&](ImplicitLocOpBuilder &pb, ValueRange bhr) {
                    exclusiveScan(pb, totals, numBuckets, [&](Value k) {
                      return SmallVector<Value>{bhr[0], bhr[1], bhr[2], k};
                    });
                  });
-    forEachIndex({s[0], s[1], s[2], numBuckets, tiles},
+    forEachIndex(b, {s[0], s[1], s[2], numBuckets, tiles},
                  [&](ImplicitLocOpBuilder &pb, ValueRange ivs) {
                    Value base =
                        memref::LoadOp::create(pb, totals, ivs.take_front(4));
@@ -549,24 +532,17 @@ struct LowerBucketSort : OpRewritePattern<BucketSortOp> {
                        pb, arith::AddIOp::create(pb, c, base), counts, ivs);
                  });
     // Scatter: each tile fills its slots in position order.
-    forEachTileRow([&](ImplicitLocOpBuilder &pb, ValueRange bhr, Value t,
-                       Value first) {
-      forLoop(pb, zero, indexConst(pb, rows), 1,
-              [&](ImplicitLocOpBuilder &ib, Value u) {
-                Value i = arith::AddIOp::create(ib, first, u);
-                SmallVector<Value> at = countAt(bhr, bucketAt(ib, bhr, i), t);
-                Value slot = memref::LoadOp::create(ib, counts, at);
-                memref::StoreOp::create(
-                    ib, arith::AddIOp::create(ib, slot, indexConst(ib, 1)),
-                    counts, at);
-                memref::StoreOp::create(
-                    ib, arith::IndexCastOp::create(ib, ib.getI32Type(), i),
-                    perm, ValueRange{bhr[0], bhr[1], bhr[2], slot});
-                memref::StoreOp::create(
-                    ib, arith::IndexCastOp::create(ib, ib.getI32Type(), slot),
-                    inverse, ValueRange{bhr[0], bhr[1], bhr[2], i});
-              });
-    });
+    forEachTileRow(
+        [&](ImplicitLocOpBuilder &ib, ValueRange bhr, Value t, Value i) {
+          Value slot =
+              postIncrement(ib, counts, countAt(bhr, bucketAt(ib, bhr, i), t));
+          memref::StoreOp::create(
+              ib, arith::IndexCastOp::create(ib, ib.getI32Type(), i), perm,
+              ValueRange{bhr[0], bhr[1], bhr[2], slot});
+          memref::StoreOp::create(
+              ib, arith::IndexCastOp::create(ib, ib.getI32Type(), slot),
+              inverse, ValueRange{bhr[0], bhr[1], bhr[2], i});
+        });
     // The deallocation pipeline frees `counts` after its last use.
   }
 };

@@ -68,13 +68,14 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // parallel iteration of its own; with vector-lanes=4 the register tiles
 // are 4 × 4 and the score accumulators vector<4xf32>. The loop is named
 // lsh_attention (its GPU kernel takes the name).
-// With sort-tiles=4 the counting sort is a histogram per (batch, head,
-// round, tile of 16 positions); the exclusive scan in (bucket, tile) order
+// With sort-tiles=4 the counting sort zeroes its counts, then takes a
+// histogram per (batch, head, round, tile of 16 positions); the exclusive scan in (bucket, tile) order
 // is a scan over tiles per bucket, one over the 8 bucket totals per
 // (batch, head, round), and the bases added per (bucket, tile); then a
 // scatter per tile.
 // RUN1-LABEL: func.func @lsh
 // RUN1: %[[COUNTS:.*]] = memref.alloc() : memref<1x2x2x8x4xindex>
+// RUN1: scf.parallel ({{[^,]*}}, {{[^,]*}}, {{[^,]*}}, {{[^,]*}}, {{[^,]*}}) = ({{.*}}) to (%c1{{[_0-9]*}}, %c2{{[_0-9]*}}, %c2{{[_0-9]*}}, %c8{{[_0-9]*}}, %c4{{[_0-9]*}})
 // RUN1: scf.parallel ({{[^,]*}}, {{[^,]*}}, {{[^,]*}}, {{[^,]*}}) = ({{.*}}) to (%c1{{[_0-9]*}}, %c2{{[_0-9]*}}, %c2{{[_0-9]*}}, %c4{{[_0-9]*}})
 // RUN1: memref.store {{.*}}, %[[COUNTS]]
 // RUN1: %[[TOTALS:.*]] = memref.alloc() : memref<1x2x2x8xindex>
