@@ -5,18 +5,22 @@ Meant for any machine with an NVIDIA GPU and the CUDA toolkit ($CUDA_HOME,
 default /usr/local/cuda); it stops with the reason where there is none.
 
 1. Builds the project (scripts/setup.sh) and runs the GPU tests
-   (test/Target/Cuda: CPU and GPU agree to 1e-4 on the tiny model and the
-   2-layer L 4096 model; training on the GPU lowers the loss).
+   (test/Target/Cuda: CPU and GPU agree on the tiny model and the 2-layer
+   L 4096 model, to 1e-4 with f32 matmuls and 1e-2 with bf16 tensor-core
+   matmuls; training on the GPU lowers the loss).
 2. Assembles every kernel of the enwik8-style model with ptxas for sm_90a
    and reports the largest register count and the kernels that spill.
 3. Times on the GPU, with reformer-run: @loss and @train_step of the
    2-layer L 16384 model and of the enwik8-style model (3 layers, d_model
-   1024, 8 heads, d_ff 4096, 2 hashes, chunks of 128) at L 16384 and 65536:
-   tokens/s (kernels only, and with the copies of inputs and parameters)
+   1024, 8 heads, d_ff 4096, 2 hashes, chunks of 128) at L 16384 and 65536,
+   with bf16 tensor-core matmuls and with f32 matmuls: tokens/s (kernels only, and with the copies of inputs and parameters)
    and the peak of the device memory pool.
 4. LSH attention forward and backward alone against PyTorch's
    scaled_dot_product_attention (causal, fp32 and bf16) at the same L, when
    PyTorch with CUDA is installed (pip install torch).
+5. One dense matmul of the FFN's shape (16384 x 1024 . 1024 x 4096), ours
+   in bf16 and f32 against torch.matmul (cuBLAS): the measurement that
+   decides whether cuBLAS should take the dense matmuls.
 
 Prints a table and writes it to bench/results/gpu.md.
 
@@ -25,6 +29,7 @@ Usage: bench/gpu.py [--build-dir build] [--runs 5] [--skip-build]
 """
 import argparse
 import ctypes
+import itertools
 import os
 import re
 import shutil
@@ -115,39 +120,67 @@ func.func @attention(%qk: {t}, %v: {t}, %dy: {t}) -> ({t}, {t}) {{
 }}"""
 
 
-def torch_sdpa(heads, length, dim, runs):
-    """(fwd s, fwd+bwd s) per dtype of PyTorch SDPA, or None."""
+def median_seconds(fn, runs):
+    """Median wall time of `fn` (after one warm-up call) on the GPU."""
+    import torch
+    fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        samples.append(time.perf_counter() - start)
+    return sorted(samples)[len(samples) // 2]
+
+
+def dense_module(rows, inner, outer):
+    x = f"tensor<1x{rows}x{inner}xf32>"
+    w = f"tensor<{inner}x{outer}xf32>"
+    y = f"tensor<1x{rows}x{outer}xf32>"
+    return f"""
+func.func @dense(%x: {x}, %w: {w}) -> {y} {{
+  %y = reformer.dense %x, %w : ({x}, {w}) -> {y}
+  return %y : {y}
+}}"""
+
+
+def torch_per_dtype(measure):
+    """{"float32": ..., "bfloat16": ...} of measure(torch, dtype), or None
+    without PyTorch or a GPU it can use."""
     try:
         import torch
-        import torch.nn.functional as F
     except ImportError:
         return None
     if not torch.cuda.is_available():
         return None
-    result = {}
-    for dtype in (torch.float32, torch.bfloat16):
+    return {name: measure(torch, getattr(torch, name))
+            for name in ("float32", "bfloat16")}
+
+
+def torch_matmul(rows, inner, outer, runs):
+    """Seconds per dtype of torch.matmul (cuBLAS), or None."""
+    def measure(torch, dtype):
+        x = torch.randn(rows, inner, device="cuda", dtype=dtype)
+        w = torch.randn(inner, outer, device="cuda", dtype=dtype)
+        return median_seconds(lambda: torch.matmul(x, w), runs)
+    return torch_per_dtype(measure)
+
+
+def torch_sdpa(heads, length, dim, runs):
+    """(fwd s, fwd+bwd s) per dtype of PyTorch SDPA, or None."""
+    def measure(torch, dtype):
+        import torch.nn.functional as F
         q = torch.randn(1, heads, length, dim, device="cuda", dtype=dtype,
                         requires_grad=True)
         k = torch.randn_like(q, requires_grad=True)
         v = torch.randn_like(q, requires_grad=True)
-
-        def timed(fn):
-            fn()
-            torch.cuda.synchronize()
-            samples = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                fn()
-                torch.cuda.synchronize()
-                samples.append(time.perf_counter() - start)
-            return sorted(samples)[len(samples) // 2]
-
-        fwd = timed(lambda: F.scaled_dot_product_attention(q, k, v,
-                                                           is_causal=True))
-        both = timed(lambda: F.scaled_dot_product_attention(
-            q, k, v, is_causal=True).sum().backward())
-        result[str(dtype).split(".")[-1]] = (fwd, both)
-    return result
+        fwd = median_seconds(lambda: F.scaled_dot_product_attention(
+            q, k, v, is_causal=True), runs)
+        both = median_seconds(lambda: F.scaled_dot_product_attention(
+            q, k, v, is_causal=True).sum().backward(), runs)
+        return fwd, both
+    return torch_per_dtype(measure)
 
 
 def main():
@@ -186,22 +219,27 @@ def main():
         kernels = re.findall(r"registers=(\d+) stack=\d+ spill_bytes=(\d+)",
                              report)
         spilling = sum(1 for _, spill in kernels if int(spill))
-        lines += ["", f"enwik8-style training step: {len(kernels)} kernels, "
+        mma = len(re.findall(r"^\S*matmul_mma\S* ", report, re.M))
+        lines += ["", f"enwik8-style training step: {len(kernels)} kernels "
+                  f"({mma} tensor-core matmuls), "
                   f"at most {max(int(r) for r, _ in kernels)} registers, "
                   f"{spilling} spilling (ptxas -arch=sm_90a).", ""]
 
         # 3. Whole models.
-        lines += ["| model | L | function | tokens/s (kernels) | "
+        # bf16 tensor-core matmuls (the default) and f32 ones side by side.
+        lines += ["| model | L | matmuls | function | tokens/s (kernels) | "
                   "tokens/s (with copies) | peak device memory (MiB) | "
                   "planned (MiB) |",
-                  "|---|---|---|---|---|---|---|"]
-        for (name, length), config in CONFIGS.items():
+                  "|---|---|---|---|---|---|---|---|"]
+        for ((name, length), config), precision in itertools.product(
+                CONFIGS.items(), ("bf16", "f32")):
             if length not in lengths:
                 continue
-            lib = os.path.join(tmp, f"{name}-{length}.so")
+            lib = os.path.join(tmp, f"{name}-{length}-{precision}.so")
             plan = run([os.path.join(bindir, "reformer-compile"),
                         os.path.join(ROOT, "bench", "configs", config),
                         "--emit-loss", "--emit-train-step", "--target=cuda",
+                        f"--gpu-matmul-precision={precision}",
                         "--print-memory-plan", "-o", lib],
                        capture_output=True).stdout
             planned = dict(re.findall(
@@ -210,7 +248,7 @@ def main():
                 inputs = write_inputs(tmp, length, train)
                 kernels_s, whole_s, memory = time_function(
                     bindir, lib, function, inputs, args.runs)
-                line = (f"| {name} | {length} | @{function} | "
+                line = (f"| {name} | {length} | {precision} | @{function} | "
                         f"{length / kernels_s:,.0f} | {length / whole_s:,.0f}"
                         f" | {memory:.0f} | {planned.get(function, '?')} |")
                 print(line, flush=True)
@@ -245,6 +283,37 @@ def main():
                     if sdpa else "PyTorch not installed")
             line = (f"| {length} | {times[0] * 1e3:.2f} | {times[1] * 1e3:.2f}"
                     f" | {cell('float32')} | {cell('bfloat16')} |")
+            print(line, flush=True)
+            lines.append(line)
+        # 5. One dense matmul of the FFN's shape against cuBLAS.
+        rows, inner, outer = 16384, 1024, 4096
+        flops = 2 * rows * inner * outer
+        src = os.path.join(tmp, "dense.mlir")
+        open(src, "w").write(dense_module(rows, inner, outer))
+        inputs = []
+        for arg, shape in (("arg0", f"1x{rows}x{inner}"),
+                           ("arg1", f"{inner}x{outer}")):
+            path = os.path.join(tmp, f"dense-{arg}.npy")
+            run([sys.executable, NPY, "write", path, "float32", shape,
+                 "const:0.01"])
+            inputs += ["--input", f"{arg}={path}"]
+        ours = {}
+        for precision in ("bf16", "f32"):
+            lib = os.path.join(tmp, f"dense-{precision}.so")
+            run([os.path.join(bindir, "reformer-compile"), src,
+                 "--target=cuda", f"--gpu-matmul-precision={precision}",
+                 "-o", lib])
+            ours[precision], _, _ = time_function(bindir, lib, "dense", inputs,
+                                                  args.runs)
+        theirs = torch_matmul(rows, inner, outer, args.runs)
+        cell = (lambda s: f"{s * 1e3:.3f} ms, {flops / s / 1e12:.1f} TFLOP/s")
+        lines += ["", f"Dense {rows} x {inner} . {inner} x {outer} "
+                  "(the FFN's first matmul at L 16384; ours includes a copy "
+                  "of the result into the output buffer):", "",
+                  "| matmul | ours | torch.matmul (cuBLAS) |", "|---|---|---|"]
+        for precision, dtype in (("bf16", "bfloat16"), ("f32", "float32")):
+            line = (f"| {precision} | {cell(ours[precision])} | "
+                    f"{cell(theirs[dtype]) if theirs else 'PyTorch not installed'} |")
             print(line, flush=True)
             lines.append(line)
     publish("gpu", "GPU check and benchmark", "\n".join(lines))

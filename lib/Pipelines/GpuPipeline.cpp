@@ -10,17 +10,33 @@ using namespace mlir::reformer;
 
 StringRef reformer::defaultCudaToolkit() { return REFORMER_CUDA_TOOLKIT_DIR; }
 
-std::string reformer::ptxFeatureForChip(StringRef chip) {
+/// NN of "sm_NN", "sm_NNa" or "sm_NNf", or 0.
+static unsigned chipVersion(StringRef chip) {
   unsigned version = 0;
   if (!chip.consume_front("sm_"))
-    return "";
+    return 0;
   if (!chip.consume_back("a"))
     chip.consume_back("f"); // arch- and family-specific variants
-  if (chip.getAsInteger(10, version) || version < 70)
+  if (chip.getAsInteger(10, version))
+    return 0;
+  return version;
+}
+
+bool reformer::chipHasBf16Mma(StringRef chip) {
+  return chipVersion(chip) >= 80;
+}
+
+std::string reformer::ptxFeatureForChip(StringRef chip) {
+  unsigned version = chipVersion(chip);
+  if (version < 70)
     return "";
   // Blackwell needs PTX 8.7 or later (8.8 covers every sm_1xx LLVM knows);
   // PTX 8.0 covers Volta to Hopper.
   return version >= 100 ? "+ptx88" : "+ptx80";
+}
+
+bool reformer::isMatmulPrecision(StringRef precision) {
+  return precision == "bf16" || precision == "f32";
 }
 
 SmallVector<PipelineStage>
@@ -39,21 +55,28 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
        /*sortTiles=*/16});
   std::string toolkit = options.toolkit.empty() ? defaultCudaToolkit().str()
                                                 : options.toolkit.getValue();
-  // Every copy becomes a loop (a host memcpy cannot reach device memory);
+  // Matmuls get the whole GPU: the chunked FFN's chunks run one after
+  // the other, and in bf16 each matmul is a tensor-core kernel. Every copy
+  // becomes a loop (a host memcpy cannot reach device memory); the other
   // linalg ops become parallel loops with their reductions serial inside.
+  std::string matmuls = "func.func(rf-serialize-matmul-foralls),";
+  if (options.matmulPrecision.getValue() == "bf16")
+    matmuls += "func.func(rf-lower-matmuls-to-mma),";
   stages.push_back(
-      {"loops", "func.func(scf-forall-to-parallel),"
-                "rf-expand-strided-copies{parallel-bytes=1},"
-                "func.func(convert-linalg-to-parallel-loops),rf-expand-bf16,"
-                "convert-vector-to-scf{full-unroll=1},"
-                "convert-bufferization-to-memref,"
-                "canonicalize,cse"});
+      {"loops",
+       matmuls + "func.func(scf-forall-to-parallel),"
+                 "rf-expand-strided-copies{parallel-bytes=1},"
+                 "func.func(convert-linalg-to-parallel-loops),rf-expand-bf16,"
+                 "convert-vector-to-scf{full-unroll=1},"
+                 "convert-bufferization-to-memref,"
+                 "canonicalize,cse"});
   stages.push_back(
       {"kernels", "func.func(rf-map-loops-to-gpu{threads=" +
                       std::to_string(options.threads) +
                       "}),func.func(rf-plan-arena),"
                       "func.func(convert-parallel-loops-to-gpu),"
-                      "canonicalize,gpu-kernel-outlining,rf-name-kernels,"
+                      "canonicalize,gpu-launch-sink-index-computations,"
+                      "gpu-kernel-outlining,rf-name-kernels,"
                       "canonicalize,cse"});
   std::string features = options.features.empty()
                              ? ptxFeatureForChip(options.chip)
@@ -85,6 +108,10 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
 
 LogicalResult reformer::buildGpuPipeline(OpPassManager &pm,
                                          const GpuPipelineOptions &options) {
+  if (!isMatmulPrecision(options.matmulPrecision) ||
+      (options.matmulPrecision.getValue() == "bf16" &&
+       !chipHasBf16Mma(options.chip)))
+    return failure();
   return addPipelineStages(pm, getGpuPipelineStages(options));
 }
 
@@ -98,6 +125,16 @@ void reformer::registerGpuPipeline() {
           llvm::report_fatal_error("rf-gpu-pipeline: chip '" +
                                    llvm::Twine(options.chip) +
                                    "' is not sm_70 or later (sm_NN[a])");
+        if (!isMatmulPrecision(options.matmulPrecision))
+          llvm::report_fatal_error("rf-gpu-pipeline: matmul-precision '" +
+                                   llvm::Twine(options.matmulPrecision) +
+                                   "' is not bf16 or f32");
+        if (options.matmulPrecision.getValue() == "bf16" &&
+            !chipHasBf16Mma(options.chip))
+          llvm::report_fatal_error(
+              "rf-gpu-pipeline: bf16 matmuls need sm_80 or later; use "
+              "matmul-precision=f32 for '" +
+              llvm::Twine(options.chip) + "'");
         if (failed(buildGpuPipeline(pm, options)))
           llvm::report_fatal_error("rf-gpu-pipeline: invalid stage");
       });

@@ -75,6 +75,12 @@ static cl::opt<int64_t> gpuVectorLanes(
     cl::desc("--target=cuda: f32 lanes of the attention blocks' vectors "
              "(a power of two; wider vectors take more registers per thread)"),
     cl::init(4));
+static cl::opt<std::string> gpuMatmulPrecision(
+    "gpu-matmul-precision",
+    cl::desc("--target=cuda: dense matmuls in bf16 on the tensor cores "
+             "with f32 accumulation (the default; sm_80 or later), or in "
+             "f32 on the CUDA cores"),
+    cl::init("bf16"));
 static cl::opt<std::string> cudaPath(
     "cuda-path",
     cl::desc("--target=cuda: CUDA toolkit directory (ptxas, libdevice); "
@@ -267,8 +273,20 @@ pipelineStages(std::string &hostCpu, bool &openmp, std::string &error) {
               std::to_string(gpuVectorLanes);
       return failure();
     }
+    if (!isMatmulPrecision(gpuMatmulPrecision)) {
+      error = "--gpu-matmul-precision: expected bf16 or f32, got '" +
+              gpuMatmulPrecision + "'";
+      return failure();
+    }
+    if (gpuMatmulPrecision == "bf16" && !chipHasBf16Mma(gpuChip)) {
+      error = "--gpu-matmul-precision=bf16 needs tensor-core bf16 (sm_80 or "
+              "later); " +
+              gpuChip + " needs --gpu-matmul-precision=f32";
+      return failure();
+    }
     GpuPipelineOptions options;
     options.chip = gpuChip;
+    options.matmulPrecision = gpuMatmulPrecision;
     options.vectorLanes = gpuVectorLanes;
     options.toolkit = *toolkit;
     options.format = emitKind == Emit::Cubin ? "bin"
@@ -331,6 +349,19 @@ int main(int argc, char **argv) {
     return fail("unknown stage '" + stopAfter + "'");
   if (!stopAfter.empty() && emitKind != Emit::MLIR)
     return fail("--stop-after-stage needs --emit=mlir");
+  // On the GPU, after the scratch of the kernels is placed in the arena:
+  // what the device will hold.
+  StringRef planStage = target == Target::Cuda ? "kernels" : "bufferized";
+  if (printPlan && !stopAfter.empty()) {
+    auto position = [&](StringRef name) {
+      return llvm::find_if(
+          *stages, [&](const PipelineStage &s) { return s.name == name; });
+    };
+    if (position(stopAfter) < position(planStage))
+      return fail("--print-memory-plan plans after the '" + planStage +
+                  "' stage, which --stop-after-stage=" + stopAfter +
+                  " does not reach");
+  }
 
   int stageNumber = 0;
   auto dump = [&](StringRef name, ModuleOp m) -> LogicalResult {
@@ -356,10 +387,6 @@ int main(int argc, char **argv) {
           [&](StringRef stage, ModuleOp m) {
             if (succeeded(dumped))
               dumped = dump(stage, m);
-            // On the GPU, after the scratch of the kernels is placed in
-            // the arena: what the device will hold.
-            StringRef planStage =
-                target == Target::Cuda ? "kernels" : "bufferized";
             if (printPlan && stage == planStage && succeeded(dumped) &&
                 failed(printMemoryPlans(m))) {
               error = "cannot plan the memory (see the diagnostics above)";

@@ -121,6 +121,12 @@ static cl::opt<std::string>
                     "to run)"),
            cl::init("cpu"));
 
+static cl::opt<std::string> gpuMatmulPrecision(
+    "gpu-matmul-precision",
+    cl::desc("--device=cuda: dense matmuls in bf16 on the tensor cores with "
+             "f32 accumulation and f32 weights (the default), or in f32"),
+    cl::init("bf16"));
+
 static int fail(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "reformer-train") << message << "\n";
   return 1;
@@ -171,6 +177,8 @@ static LogicalResult compileModel(const ModelConfig &config,
   llvm::raw_string_ostream os(text);
   (*module)->print(os);
   os << "parallel=" << bool(parallel) << " device=" << device;
+  if (device == "cuda")
+    os << " matmul-precision=" << gpuMatmulPrecision;
   std::string key = llvm::utohexstr(llvm::xxh3_64bits(text));
   library = outDir + "/model.so";
   std::string keyPath = outDir + "/model.key";
@@ -193,6 +201,7 @@ static LogicalResult compileModel(const ModelConfig &config,
       return failure();
     GpuPipelineOptions pipeline;
     pipeline.toolkit = *toolkit;
+    pipeline.matmulPrecision = gpuMatmulPrecision;
     if (failed(lowerForCuda(**module, pipeline))) {
       error = "the GPU pipeline failed (see the diagnostics above)";
       return failure();
@@ -305,6 +314,9 @@ int main(int argc, char **argv) {
 
   if (device != "cpu" && device != "cuda")
     return fail("--device: expected cpu or cuda, got '" + device + "'");
+  if (!isMatmulPrecision(gpuMatmulPrecision))
+    return fail("--gpu-matmul-precision: expected bf16 or f32, got '" +
+                gpuMatmulPrecision + "'");
   // Before compiling: without a GPU there is nothing to compile for.
   if (device == "cuda")
     if (rt::Status s = rt::cuda::initialize(); !s)

@@ -49,16 +49,26 @@ Compiled::fromModule(OwningOpRef<ModuleOp> module,
   return compiled;
 }
 
-llvm::SmallVector<reformer::PipelineStage> gpuMappingOnCpuStages() {
+llvm::SmallVector<reformer::PipelineStage>
+gpuMappingOnCpuStages(bool bf16Matmuls) {
   reformer::GpuPipelineOptions gpu;
   // The test models have few query chunks per head: runs of 2 still split
   // the attention gradient over threads that add atomically.
   gpu.gradBlockRun = 2;
+  // Tensor-core kernels cannot run here; the matmuls stay loops (the
+  // chunked FFN still runs its chunks as the GPU does, one after another).
+  gpu.matmulPrecision = "f32";
   reformer::CpuPipelineOptions cpu; // serial: the JIT links no libomp
   llvm::SmallVector<reformer::PipelineStage> stages;
   for (const reformer::PipelineStage &stage :
        reformer::getGpuPipelineStages(gpu)) {
     stages.push_back(stage);
+    // The tensor-core matmuls' numerics: the same matmuls read bf16-rounded
+    // operands and sum in f32.
+    if (stage.name == "bufferized" && bf16Matmuls)
+      stages.push_back(
+          {"bf16", "func.func(rf-serialize-matmul-foralls),"
+                   "func.func(rf-lower-matmuls-to-mma{emulate-on-cpu=1})"});
     if (stage.name == "loops")
       break;
   }

@@ -46,8 +46,10 @@ private:
 /// code wrapped for one-thread kernels), then the CPU's LLVM stage instead
 /// of kernel outlining. Mapping attributes are ignored and the loops run
 /// serially, so this checks without a GPU that the mapping rewrites keep
-/// the numbers (not that iterations are independent).
-llvm::SmallVector<mlir::reformer::PipelineStage> gpuMappingOnCpuStages();
+/// the numbers (not that iterations are independent). With `bf16Matmuls`,
+/// the matmuls the GPU runs on tensor cores read bf16-rounded operands.
+llvm::SmallVector<mlir::reformer::PipelineStage>
+gpuMappingOnCpuStages(bool bf16Matmuls = false);
 
 /// A context with every dialect the pipeline needs.
 std::unique_ptr<mlir::MLIRContext> makeContext();

@@ -24,16 +24,22 @@ using namespace mlir::reformer;
 
 namespace {
 
-void checkModel(const ModelConfig &config, bool gpuMapping = false) {
+enum class Pipeline { Cpu, GpuMapping, GpuBf16Matmuls };
+
+void checkModel(const ModelConfig &config, Pipeline pipeline = Pipeline::Cpu) {
+  bool gpuMapping = pipeline != Pipeline::Cpu;
+  bool bf16 = pipeline == Pipeline::GpuBf16Matmuls;
+  // bf16 operands (8-bit mantissas) with f32 sums: 1e-2, as for the GPU.
+  double tolerance = bf16 ? 1e-2 : 1e-4;
   auto context = makeContext();
   BuildOptions options;
   options.emitLoss = true;
   auto module = buildModel(context.get(), config, options);
   ASSERT_TRUE(mlir::succeeded(module));
-  auto compiled =
-      gpuMapping
-          ? Compiled::fromModule(std::move(*module), gpuMappingOnCpuStages())
-          : Compiled::fromModule(*context, std::move(*module));
+  auto compiled = gpuMapping
+                      ? Compiled::fromModule(std::move(*module),
+                                             gpuMappingOnCpuStages(bf16))
+                      : Compiled::fromModule(*context, std::move(*module));
   ASSERT_TRUE(compiled);
 
   std::vector<AbiArg> args = argsOf(compiled->manifest(), "forward");
@@ -71,7 +77,11 @@ void checkModel(const ModelConfig &config, bool gpuMapping = false) {
   std::vector<int64_t> tokens64(tokens.begin(), tokens.end());
   std::vector<double> expected =
       reference::modelForward(toReference(config), params, tokens64);
-  EXPECT_LE(relativeError(logits, expected), 1e-4);
+  double error = relativeError(logits, expected);
+  EXPECT_LE(error, tolerance);
+  // The operands really are rounded: bf16 is far from the f32 result.
+  if (bf16)
+    EXPECT_GE(error, 1e-4);
 
   // @loss(tokens, targets, params…): next-token targets are the tokens
   // shifted by one (wrapping), any targets will do.
@@ -87,7 +97,7 @@ void checkModel(const ModelConfig &config, bool gpuMapping = false) {
   std::vector<int64_t> targets64(targets.begin(), targets.end());
   double expectedLoss =
       reference::crossEntropy(expected, targets64, config.vocabSize);
-  EXPECT_NEAR(loss, expectedLoss, 1e-4 * expectedLoss);
+  EXPECT_NEAR(loss, expectedLoss, tolerance * expectedLoss);
 }
 
 TEST(Model, TwoLayerLocalAndLshWithPadding) { checkModel(smallModel()); }
@@ -96,7 +106,13 @@ TEST(Model, TwoLayerLocalAndLshWithPadding) { checkModel(smallModel()); }
 // loops with guards, scratch in per-iteration slots, the loss's serial code
 // wrapped), run on the CPU against the reference.
 TEST(Model, GpuLoopMappingMatchesReference) {
-  checkModel(smallModel(), /*gpuMapping=*/true);
+  checkModel(smallModel(), Pipeline::GpuMapping);
+}
+
+// Mixed precision: the dense matmuls the GPU runs on tensor cores (bf16
+// operands, f32 sums), emulated, against the double-precision reference.
+TEST(Model, GpuBf16MatmulsMatchReference) {
+  checkModel(smallModel(), Pipeline::GpuBf16Matmuls);
 }
 
 TEST(Model, TwoLshLayersNoPadding) {

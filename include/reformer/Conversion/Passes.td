@@ -227,6 +227,64 @@ def RfMapLoopsToGpu : Pass<"rf-map-loops-to-gpu", "::mlir::func::FuncOp"> {
   ];
 }
 
+def RfSerializeMatmulForalls
+    : Pass<"rf-serialize-matmul-foralls", "::mlir::func::FuncOp"> {
+  let summary = "Run the host's foralls that hold matmuls as serial loops";
+  let description = [{
+    A bufferized `scf.forall` that the host runs (not nested in a parallel
+    loop or kernel) and whose body holds a `linalg.matmul` becomes a nest of
+    `scf.for`. For the GPU: `rf-map-loops-to-gpu` would give each iteration
+    of the forall one thread, which then walks whole matmuls (the chunked
+    FFN's chunks). As a host loop, each iteration's matmuls and elementwise
+    ops become kernels of their own. The iterations of a forall are
+    independent, so running them in order gives the same result.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"> {
+  let summary = "Lower the host's f32 matmuls to bf16 tensor-core kernels";
+  let description = [{
+    Replaces each statically shaped f32 `linalg.matmul` on buffers that the
+    host runs (not nested in a parallel loop or kernel) with a `gpu.launch`
+    on the tensor cores, in bf16 with f32 accumulation:
+
+    - a block of 128 threads (4 warps, 2 x 2) computes a 64 x 64 tile of C;
+    - per 32 of k it stages the A and B tiles in shared memory as bf16
+      (B transposed, rows padded by 8 so fragment reads hit distinct
+      banks), reading global memory in coalesced rows;
+    - each warp runs 2 x 4 `nvvm.mma.sync` m16n8k16 (bf16 row x col, f32
+      accumulators) per 16 of k on its 32 x 32 sub-tile, loading its
+      register fragments from the layouts of `MmaFragments.h`;
+    - edges that are not multiples of the tile are read as zeros and not
+      written; the bounds checks exist only where a size needs them.
+
+    A `linalg.fill` of C with a constant just before the matmul is folded:
+    the kernel writes that constant plus the product and never reads C.
+    Other matmuls (dynamic shapes, other element types, inside parallel
+    loops) are left to the loop lowering.
+
+    With `emulate-on-cpu`, the same matmuls stay `linalg.matmul` but read
+    bf16-rounded copies of A and B: the kernels' numerics in code the CPU
+    runs, so tests can hold mixed precision against a reference.
+  }];
+  let options = [
+    Option<"emulateOnCpu", "emulate-on-cpu", "bool", "false",
+           "keep the matmuls, with operands rounded to bf16 (for tests on "
+           "the CPU)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def RfPlanArena : Pass<"rf-plan-arena", "::mlir::func::FuncOp"> {
   let summary = "Place a function's buffers in one arena at planned offsets";
   let description = [{

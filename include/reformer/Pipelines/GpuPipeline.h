@@ -44,6 +44,12 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::desc("f32 lanes of the attention blocks' vectors (4: 128-bit "
                      "accesses, no spills)"),
       llvm::cl::init(4)};
+  PassOptions::Option<std::string> matmulPrecision{
+      *this, "matmul-precision",
+      llvm::cl::desc("Dense matmuls: bf16 (tensor cores, f32 accumulation "
+                     "and master weights) or f32 (CUDA cores, the CPU's "
+                     "results to rounding)"),
+      llvm::cl::init("bf16")};
   PassOptions::Option<int64_t> gradBlockRun{
       *this, "grad-block-run",
       llvm::cl::desc("query chunks per thread of the attention gradient "
@@ -54,6 +60,12 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
 /// The PTX version feature for `chip` ("sm_80", "sm_90a", "sm_100", ...),
 /// or "" when `chip` is not of that form or older than sm_70.
 std::string ptxFeatureForChip(StringRef chip);
+
+/// Whether `chip` has bf16 mma.sync (sm_80 or later).
+bool chipHasBf16Mma(StringRef chip);
+
+/// Whether `precision` is a value of the matmul-precision option.
+bool isMatmulPrecision(StringRef precision);
 
 /// The CUDA toolkit directory found at build time, or "".
 StringRef defaultCudaToolkit();

@@ -38,11 +38,19 @@ bool containsParallelLoop(Operation *op) {
       .wasInterrupted();
 }
 
+/// Whether `op` holds work that becomes kernels: parallel loops, or
+/// launches built earlier (rf-lower-matmuls-to-mma).
+bool containsDeviceWork(Operation *op) {
+  return containsParallelLoop(op) || op->walk([](gpu::LaunchOp) {
+                                         return WalkResult::interrupt();
+                                       }).wasInterrupted();
+}
+
 /// Ops the host runs itself: they allocate, describe views, call other host
 /// functions or launch work, and touch no buffer contents.
 bool runsOnHost(Operation *op) {
   return isa<memref::AllocOp, memref::DeallocOp, func::CallOp, func::ReturnOp,
-             scf::ParallelOp, scf::YieldOp>(op) ||
+             scf::ParallelOp, scf::YieldOp, gpu::LaunchOp>(op) ||
          isa<ViewLikeOpInterface>(op) ||
          isa<memref::ExtractStridedMetadataOp>(op);
 }
@@ -122,7 +130,7 @@ LogicalResult wrapSerialRuns(Block &block) {
     inRun.clear();
   };
   for (Operation &op : block) {
-    bool serialHost = isa<scf::ForOp>(op) && containsParallelLoop(&op);
+    bool serialHost = isa<scf::ForOp>(op) && containsDeviceWork(&op);
     bool pure = isPure(&op) && op.getNumRegions() == 0;
     if (!serialHost &&
         (touchesMemory(&op) || (!run.ops.empty() && pure && usesRun(&op)))) {
@@ -164,7 +172,7 @@ LogicalResult wrapSerialRuns(Block &block) {
   // Host loops around launches: their bodies get the same treatment.
   for (Operation &op : block)
     if (auto loop = dyn_cast<scf::ForOp>(op);
-        loop && containsParallelLoop(loop)) {
+        loop && containsDeviceWork(loop)) {
       sinkScalarReads(*loop.getBody());
       if (failed(wrapSerialRuns(*loop.getBody())))
         return failure();

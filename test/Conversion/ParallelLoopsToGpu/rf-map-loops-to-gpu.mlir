@@ -146,3 +146,32 @@ func.func @host_needs_device_value(%n: memref<index> {reformer.output = "n"}, %p
   }
   return
 }
+
+// -----
+
+// Launches built before (the tensor-core matmuls) are host work: neither
+// they nor the host loop around them are wrapped in a one-thread kernel,
+// while the loop's serial store still is.
+// CHECK-LABEL: func.func @launches
+// CHECK: scf.for
+// CHECK: scf.parallel
+// CHECK: memref.store
+// CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+// CHECK-NEXT: gpu.launch
+// CHECK-NOT: scf.parallel
+// CHECK: gpu.terminator
+func.func @launches(%a: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %one = arith.constant 1.0 : f32
+  scf.for %i = %c0 to %c4 step %c1 {
+    memref.store %one, %a[%i] : memref<4xf32>
+    gpu.launch blocks(%bx, %by, %bz) in (%x = %c1, %y = %c1, %z = %c1)
+               threads(%tx, %ty, %tz) in (%u = %c4, %v = %c1, %w = %c1) {
+      memref.store %one, %a[%tx] : memref<4xf32>
+      gpu.terminator
+    }
+  }
+  return
+}

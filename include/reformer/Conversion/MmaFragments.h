@@ -1,0 +1,31 @@
+//===- MmaFragments.h - Register layouts of mma.sync m16n8k16 ---*- C++ -*-===//
+//
+// A warp-wide `mma.sync.aligned.m16n8k16.row.col` spreads its 16x16 A tile,
+// 16x8 B tile and 16x8 accumulator over the 32 lanes' registers in a fixed
+// pattern (PTX ISA, "Matrix fragments for mma.m16n8k16"). These maps give,
+// for a lane and one of its values, the element of the tile it holds; the
+// matmul lowering indexes shared memory with them, and unit tests check them
+// against the ISA's tables.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef REFORMER_CONVERSION_MMAFRAGMENTS_H
+#define REFORMER_CONVERSION_MMAFRAGMENTS_H
+
+#include "mlir/IR/AffineMap.h"
+
+namespace mlir::reformer {
+
+/// (lane, register, half) -> (row, k) of the 16x16 A tile. Each of the four
+/// 32-bit registers packs two bf16 values; half 0 is the low 16 bits.
+AffineMap getMmaOperandAMap(MLIRContext *context);
+
+/// (lane, register, half) -> (k, column) of the 16x8 B tile (two registers).
+AffineMap getMmaOperandBMap(MLIRContext *context);
+
+/// (lane, value) -> (row, column) of the 16x8 f32 accumulator (four values).
+AffineMap getMmaAccumulatorMap(MLIRContext *context);
+
+} // namespace mlir::reformer
+
+#endif // REFORMER_CONVERSION_MMAFRAGMENTS_H

@@ -1,0 +1,369 @@
+//===- LowerMatmulsToMma.cpp - The rf-lower-matmuls-to-mma pass -----------===//
+//
+// Each host-level f32 linalg.matmul becomes one GPU kernel on the tensor
+// cores: a block of 4 warps computes a 64x64 tile of C; per 32-wide step of
+// k it stages A and B in shared memory as bf16, and each warp runs 2x4
+// mma.sync m16n8k16 per 16 of k on its 32x32 sub-tile, accumulating in f32
+// registers. MLIR 22's vector-to-nvgpu path handles only f16 mma, so the
+// kernel is built here from nvvm.mma.sync directly.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ParallelWork.h"
+
+#include "reformer/Conversion/MmaFragments.h"
+#include "reformer/Conversion/Passes.h"
+
+#include "mlir/Dialect/Affine/Utils.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/IR/Matchers.h"
+
+namespace mlir::reformer {
+#define GEN_PASS_DEF_RFLOWERMATMULSTOMMA
+#include "reformer/Conversion/Passes.h.inc"
+} // namespace mlir::reformer
+
+using namespace mlir;
+
+namespace {
+
+// Block tile, k step and warp layout. A 64x64 tile keeps 32 accumulators
+// per thread. Shared tiles hold bf16 pairs in 32-bit words, each row padded
+// by 8 bf16, so the 32 lanes' fragment reads fall in 32 distinct banks.
+constexpr int64_t kTileM = 64, kTileN = 64, kTileK = 32, kPad = 8;
+constexpr int64_t kWarpsN = 2, kWarpTileM = 32, kWarpTileN = 32;
+constexpr int64_t kThreads = 128, kWarpSize = 32;
+constexpr int64_t kMmaM = 16, kMmaN = 8, kMmaK = 16;
+constexpr int64_t kFragsM = kWarpTileM / kMmaM, kFragsN = kWarpTileN / kMmaN;
+
+/// Builds the kernel of one matmul, C[m x n] (+)= A[m x k] . B[k x n].
+class MmaKernelBuilder {
+public:
+  MmaKernelBuilder(OpBuilder &b, Location loc, Value a, Value bMat, Value c,
+                   int64_t m, int64_t n, int64_t k, Value initial)
+      : b(b), loc(loc), a(a), bMat(bMat), c(c), m(m), n(n), k(k),
+        initial(initial) {}
+
+  void build() {
+    MLIRContext *context = b.getContext();
+    auto workgroup = gpu::AddressSpaceAttr::get(
+        context, gpu::GPUDialect::getWorkgroupAddressSpace());
+    // A tile row-major (m, k); B tile transposed (n, k), so that both
+    // operands' registers are pairs of consecutive k: one word each.
+    auto tileType = [&](int64_t rows) {
+      return MemRefType::get({rows, (kTileK + kPad) / 2}, b.getI32Type(),
+                             MemRefLayoutAttrInterface(), workgroup);
+    };
+    Value one = constant(1);
+    auto launch = gpu::LaunchOp::create(
+        b, loc, constant(llvm::divideCeil(m, kTileM)),
+        constant(llvm::divideCeil(n, kTileN)), one, constant(kThreads), one,
+        one, /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+        ValueRange{}, TypeRange{tileType(kTileM), tileType(kTileN)});
+    Block &body = launch.getBody().front();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&body);
+    auto terminator = gpu::TerminatorOp::create(b, loc);
+    b.setInsertionPoint(terminator);
+
+    aTile = launch.getWorkgroupAttributions()[0];
+    bTile = launch.getWorkgroupAttributions()[1];
+    Value tid = launch.getThreadIds().x;
+    warp = arith::DivUIOp::create(b, loc, tid, constant(kWarpSize));
+    lane = arith::RemUIOp::create(b, loc, tid, constant(kWarpSize));
+    rowBase = mul(launch.getBlockIds().x, kTileM);
+    colBase = mul(launch.getBlockIds().y, kTileN);
+    warpRow = mul(arith::DivUIOp::create(b, loc, warp, constant(kWarpsN)),
+                  kWarpTileM);
+    warpCol = mul(arith::RemUIOp::create(b, loc, warp, constant(kWarpsN)),
+                  kWarpTileN);
+
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+    SmallVector<Value> init(kFragsM * kFragsN * 4, zero);
+    auto kLoop = scf::ForOp::create(
+        b, loc, constant(0), constant(k), constant(kTileK), init,
+        [&](OpBuilder &nested, Location, Value kBase, ValueRange accs) {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPoint(nested.getInsertionBlock(),
+                              nested.getInsertionPoint());
+          stageTiles(tid, kBase);
+          gpu::BarrierOp::create(b, loc);
+          SmallVector<Value> next(accs.begin(), accs.end());
+          for (int64_t kk = 0; kk < kTileK; kk += kMmaK)
+            multiplyStep(kk, next);
+          // The next step overwrites the tiles: every warp must be done.
+          gpu::BarrierOp::create(b, loc);
+          scf::YieldOp::create(b, loc, next);
+        });
+    storeResults(kLoop.getResults());
+  }
+
+private:
+  Value constant(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  Value mul(Value x, int64_t factor) {
+    return arith::MulIOp::create(b, loc, x, constant(factor));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value add(Value x, int64_t y) { return y == 0 ? x : add(x, constant(y)); }
+
+  /// `index < bound`, or a null value when that always holds.
+  Value below(Value index, int64_t bound, bool always) {
+    if (always)
+      return nullptr;
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, index,
+                                 constant(bound));
+  }
+  Value both(Value x, Value y) {
+    if (!x || !y)
+      return x ? x : y;
+    return arith::AndIOp::create(b, loc, x, y);
+  }
+
+  /// memory[row, col], or 0 past the matrix's end. Out-of-range indices
+  /// are clamped, so the load itself stays in bounds.
+  Value loadOrZero(Value memory, Value row, Value col, int64_t rows,
+                   int64_t cols, bool rowsFit, bool colsFit) {
+    Value inside = both(below(row, rows, rowsFit), below(col, cols, colsFit));
+    if (!rowsFit)
+      row = arith::MinUIOp::create(b, loc, row, constant(rows - 1));
+    if (!colsFit)
+      col = arith::MinUIOp::create(b, loc, col, constant(cols - 1));
+    Value value = memref::LoadOp::create(b, loc, memory, ValueRange{row, col});
+    if (!inside)
+      return value;
+    return arith::SelectOp::create(
+        b, loc, inside, value,
+        arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0)));
+  }
+
+  /// Two f32 rounded to bf16 and packed in one 32-bit word, `low` in the
+  /// low half (the order of a fragment register's pair).
+  Value packBf16(Value low, Value high) {
+    // One cvt.rn.bf16x2.f32: arith.truncf pairs would be expanded into
+    // integer rounding code by rf-expand-bf16.
+    Value pair = NVVM::ConvertF32x2ToBF16x2Op::create(
+        b, loc, VectorType::get({2}, b.getBF16Type()), high, low,
+        /*random_bits=*/Value(), NVVM::FPRoundingMode::RN);
+    Value word = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), pair);
+    return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
+  }
+
+  /// Copies A[rows of the block, kBase..+32) and B[kBase..+32, columns of
+  /// the block) into shared memory as bf16 pairs of consecutive k, one
+  /// 32-bit word per pair; consecutive threads read consecutive elements
+  /// of a row.
+  void stageTiles(Value tid, Value kBase) {
+    bool kFits = k % kTileK == 0;
+    constexpr int64_t pairs = kTileK / 2;
+    // Word tid + 128 i of the row-major 64x16 tile of pairs.
+    Value aPair = arith::RemUIOp::create(b, loc, tid, constant(pairs));
+    Value aRow = arith::DivUIOp::create(b, loc, tid, constant(pairs));
+    Value aK = add(kBase, mul(aPair, 2));
+    for (int64_t i = 0; i < kTileM * pairs / kThreads; ++i) {
+      Value row = add(aRow, i * kThreads / pairs);
+      Value global = add(rowBase, row);
+      auto element = [&](int64_t dk) {
+        return loadOrZero(a, global, add(aK, dk), m, k, m % kTileM == 0, kFits);
+      };
+      memref::StoreOp::create(b, loc, packBf16(element(0), element(1)), aTile,
+                              ValueRange{row, aPair});
+    }
+    // Word tid + 128 i of the transposed tile: column-major over k pairs,
+    // so a warp reads 32 consecutive columns of one row of B.
+    Value bCol = arith::RemUIOp::create(b, loc, tid, constant(kTileN));
+    Value bPair = arith::DivUIOp::create(b, loc, tid, constant(kTileN));
+    Value global = add(colBase, bCol);
+    for (int64_t i = 0; i < kTileN * pairs / kThreads; ++i) {
+      Value pair = add(bPair, i * kThreads / kTileN);
+      Value kk = add(kBase, mul(pair, 2));
+      auto element = [&](int64_t dk) {
+        return loadOrZero(bMat, add(kk, dk), global, k, n, kFits,
+                          n % kTileN == 0);
+      };
+      memref::StoreOp::create(b, loc, packBf16(element(0), element(1)), bTile,
+                              ValueRange{bCol, pair});
+    }
+  }
+
+  /// The (row, col) `map` gives for this lane and the constant `values`.
+  std::pair<Value, Value> coordinates(AffineMap map, ArrayRef<int64_t> values) {
+    SmallVector<Value> operands{lane};
+    for (int64_t v : values)
+      operands.push_back(constant(v));
+    SmallVector<Value, 8> rowCol =
+        *affine::expandAffineMap(b, loc, map, operands);
+    return {rowCol[0], rowCol[1]};
+  }
+
+  /// One fragment register: the pair of tile[row] starting at even `k`.
+  Value loadPair(Value tile, Value row, Value kIndex) {
+    Value word = arith::DivUIOp::create(b, loc, kIndex, constant(2));
+    return memref::LoadOp::create(b, loc, tile, ValueRange{row, word});
+  }
+
+  /// The warp's 2x4 mma.sync for k kk..kk+16 of the staged tiles.
+  void multiplyStep(int64_t kk, SmallVector<Value> &accs) {
+    MLIRContext *context = b.getContext();
+    AffineMap aMap = reformer::getMmaOperandAMap(context);
+    AffineMap bMap = reformer::getMmaOperandBMap(context);
+    SmallVector<SmallVector<Value>> aFrags(kFragsM), bFrags(kFragsN);
+    for (int64_t fm = 0; fm < kFragsM; ++fm)
+      for (int64_t reg = 0; reg < 4; ++reg) {
+        auto [row, kIndex] = coordinates(aMap, {reg, 0});
+        aFrags[fm].push_back(loadPair(aTile, add(add(warpRow, fm * kMmaM), row),
+                                      add(kIndex, kk)));
+      }
+    for (int64_t fn = 0; fn < kFragsN; ++fn)
+      for (int64_t reg = 0; reg < 2; ++reg) {
+        auto [kIndex, col] = coordinates(bMap, {reg, 0});
+        bFrags[fn].push_back(loadPair(bTile, add(add(warpCol, fn * kMmaN), col),
+                                      add(kIndex, kk)));
+      }
+    Type f32 = b.getF32Type();
+    auto resultType =
+        LLVM::LLVMStructType::getLiteral(context, {f32, f32, f32, f32});
+    for (int64_t fm = 0; fm < kFragsM; ++fm)
+      for (int64_t fn = 0; fn < kFragsN; ++fn) {
+        MutableArrayRef<Value> acc =
+            MutableArrayRef<Value>(accs).slice((fm * kFragsN + fn) * 4, 4);
+        Value d = NVVM::MmaOp::create(
+            b, loc, resultType, aFrags[fm], bFrags[fn], acc,
+            ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK}, std::nullopt, std::nullopt,
+            std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
+                                          NVVM::MMATypes::bf16},
+            std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                           NVVM::MMALayout::col});
+        for (int64_t v = 0; v < 4; ++v)
+          acc[v] = LLVM::ExtractValueOp::create(b, loc, d, v);
+      }
+  }
+
+  /// C[row, col] = initial (or C's own value) + the accumulator, for each
+  /// accumulator inside the matrix.
+  void storeResults(ValueRange accs) {
+    AffineMap cMap = reformer::getMmaAccumulatorMap(b.getContext());
+    for (int64_t fm = 0; fm < kFragsM; ++fm)
+      for (int64_t fn = 0; fn < kFragsN; ++fn)
+        for (int64_t v = 0; v < 4; ++v) {
+          auto [r, cl] = coordinates(cMap, {v});
+          Value row = add(add(rowBase, warpRow), add(r, fm * kMmaM));
+          Value col = add(add(colBase, warpCol), add(cl, fn * kMmaN));
+          Value acc = accs[(fm * kFragsN + fn) * 4 + v];
+          Value inside = both(below(row, m, m % kTileM == 0),
+                              below(col, n, n % kTileN == 0));
+          OpBuilder::InsertionGuard guard(b);
+          if (inside) {
+            auto ifOp = scf::IfOp::create(b, loc, inside, false);
+            b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+          }
+          Value base =
+              initial ? initial
+                      : memref::LoadOp::create(b, loc, c, ValueRange{row, col})
+                            .getResult();
+          Value sum = arith::AddFOp::create(b, loc, base, acc);
+          memref::StoreOp::create(b, loc, sum, c, ValueRange{row, col});
+        }
+  }
+
+  OpBuilder &b;
+  Location loc;
+  Value a, bMat, c;
+  int64_t m, n, k;
+  /// The scalar C was filled with just before, or null: C is read.
+  Value initial;
+  Value aTile, bTile, warp, lane, rowBase, colBase, warpRow, warpCol;
+};
+
+bool isStaticF32Matrix(Value value) {
+  auto type = dyn_cast<MemRefType>(value.getType());
+  return type && type.getRank() == 2 && type.hasStaticShape() &&
+         type.getElementType().isF32() && type.getNumElements() > 0 &&
+         !type.getMemorySpace();
+}
+
+/// Whether `op` is a matmul this pass gives the tensor cores.
+bool isTensorCoreMatmul(linalg::MatmulOp op) {
+  return op.hasPureBufferSemantics() && !op.hasUserDefinedMaps() &&
+         !reformer::isInsideParallelWork(op) &&
+         llvm::all_of(op->getOperands(), isStaticF32Matrix);
+}
+
+/// Feeds `op` bf16-rounded copies of A and B: the kernel's numerics (bf16
+/// products, f32 sums), in code the CPU runs.
+void roundOperands(linalg::MatmulOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  MLIRContext *context = b.getContext();
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    OpOperand &operand = *input;
+    auto type = cast<MemRefType>(operand.get().getType());
+    auto copyType = MemRefType::get(type.getShape(), type.getElementType());
+    Value copy = memref::AllocOp::create(b, loc, copyType);
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
+    linalg::GenericOp::create(
+        b, loc, ValueRange{operand.get()}, ValueRange{copy},
+        ArrayRef<AffineMap>{identity, identity},
+        SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+        [](OpBuilder &nested, Location at, ValueRange args) {
+          Value bf16 = arith::TruncFOp::create(nested, at, nested.getBF16Type(),
+                                               args[0]);
+          linalg::YieldOp::create(
+              nested, at,
+              arith::ExtFOp::create(nested, at, nested.getF32Type(), bf16)
+                  .getResult());
+        });
+    operand.set(copy);
+    OpBuilder after(op->getBlock(), std::next(op->getIterator()));
+    memref::DeallocOp::create(after, loc, copy);
+  }
+}
+
+LogicalResult lowerMatmul(linalg::MatmulOp op) {
+  if (!isTensorCoreMatmul(op))
+    return failure();
+  Value a = op.getDpsInputs()[0], bMat = op.getDpsInputs()[1],
+        c = op.getDpsInits()[0];
+  ArrayRef<int64_t> aShape = cast<MemRefType>(a.getType()).getShape();
+  int64_t n = cast<MemRefType>(c.getType()).getDimSize(1);
+
+  // A constant fill of C just before: the kernel writes initial + A.B
+  // instead, and C is neither filled nor read.
+  Value initial;
+  auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+  if (fill && fill.hasPureBufferSemantics() && fill.getDpsInits()[0] == c &&
+      matchPattern(fill.getDpsInputs()[0], m_Constant()))
+    initial = fill.getDpsInputs()[0];
+
+  OpBuilder b(op);
+  // The name reaches the outlined kernel: `<function>_matmul_mma_<n>`.
+  Location loc = NameLoc::get(b.getStringAttr("matmul_mma"), op.getLoc());
+  MmaKernelBuilder(b, loc, a, bMat, c, aShape[0], n, aShape[1], initial)
+      .build();
+  op.erase();
+  if (initial)
+    fill.erase();
+  return success();
+}
+
+struct RfLowerMatmulsToMmaPass
+    : reformer::impl::RfLowerMatmulsToMmaBase<RfLowerMatmulsToMmaPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<linalg::MatmulOp> matmuls;
+    getOperation().walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
+    for (linalg::MatmulOp op : matmuls) {
+      if (!emulateOnCpu) {
+        (void)lowerMatmul(op); // the others stay loops
+        continue;
+      }
+      if (isTensorCoreMatmul(op))
+        roundOperands(op);
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,68 @@
+//===- SerializeMatmulForalls.cpp - The rf-serialize-matmul-foralls pass --===//
+//
+// On the GPU, rf-map-loops-to-gpu runs the body of a parallel loop that
+// holds other loops on one thread per iteration. For the chunked FFN that
+// is a handful of threads each walking whole matmuls. As a serial host loop
+// instead, every matmul and elementwise op of an iteration becomes a kernel
+// of its own that fills the GPU. The iterations of an scf.forall are
+// independent, so running them in order computes the same result.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ParallelWork.h"
+
+#include "reformer/Conversion/Passes.h"
+
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+namespace mlir::reformer {
+#define GEN_PASS_DEF_RFSERIALIZEMATMULFORALLS
+#include "reformer/Conversion/Passes.h.inc"
+} // namespace mlir::reformer
+
+using namespace mlir;
+
+namespace {
+
+bool holdsMatmul(scf::ForallOp loop) {
+  return llvm::any_of(loop.getBody()->getOperations(),
+                      [](Operation &op) { return isa<linalg::MatmulOp>(op); });
+}
+
+/// Replaces a bufferized forall (no shared outputs) by a nest of scf.for.
+void serialize(scf::ForallOp loop) {
+  OpBuilder b(loop);
+  Location loc = loop.getLoc();
+  SmallVector<Value> lbs =
+      getValueOrCreateConstantIndexOp(b, loc, loop.getMixedLowerBound());
+  SmallVector<Value> ubs =
+      getValueOrCreateConstantIndexOp(b, loc, loop.getMixedUpperBound());
+  SmallVector<Value> steps =
+      getValueOrCreateConstantIndexOp(b, loc, loop.getMixedStep());
+  scf::LoopNest nest = scf::buildLoopNest(b, loc, lbs, ubs, steps);
+  Block *target = nest.loops.back().getBody();
+  Block *body = loop.getBody();
+  for (auto [iv, serial] : llvm::zip(loop.getInductionVars(), nest.loops))
+    iv.replaceAllUsesWith(serial.getInductionVar());
+  body->getTerminator()->erase(); // an empty scf.forall.in_parallel
+  target->getOperations().splice(target->getTerminator()->getIterator(),
+                                 body->getOperations());
+  loop.erase();
+}
+
+struct RfSerializeMatmulForallsPass
+    : reformer::impl::RfSerializeMatmulForallsBase<
+          RfSerializeMatmulForallsPass> {
+  void runOnOperation() override {
+    SmallVector<scf::ForallOp> loops;
+    getOperation().walk([&](scf::ForallOp loop) {
+      if (loop.getOutputs().empty() && holdsMatmul(loop) &&
+          !reformer::isInsideParallelWork(loop))
+        loops.push_back(loop);
+    });
+    for (scf::ForallOp loop : loops)
+      serialize(loop);
+  }
+};
+
+} // namespace
