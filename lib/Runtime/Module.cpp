@@ -196,7 +196,8 @@ const FunctionAbi *LoadedModule::function(const std::string &name) const {
 }
 
 Status LoadedModule::call(const FunctionAbi &function,
-                          const std::vector<Tensor *> &args) const {
+                          const std::vector<Tensor *> &args,
+                          ResidentTensors *resident) const {
   if (args.size() != function.args.size())
     return Status::fail("@" + function.name + " takes " +
                         std::to_string(function.args.size()) +
@@ -212,20 +213,37 @@ Status LoadedModule::call(const FunctionAbi &function,
     pointers.push_back(args[i]->data());
   }
   if (gpu_)
-    return callOnGpu(function, entries_.at(function.name), args);
+    return callOnGpu(function, entries_.at(function.name), args, resident);
   entries_.at(function.name)(pointers.data());
   return Status::ok();
 }
 
 Status LoadedModule::callOnGpu(const FunctionAbi &function, Entry entry,
-                               const std::vector<Tensor *> &args) const {
+                               const std::vector<Tensor *> &args,
+                               ResidentTensors *resident) const {
   std::vector<void *> device(args.size(), nullptr);
+  // Arguments with a resident copy: neither allocated, freed nor copied
+  // back here.
+  std::vector<bool> kept(args.size(), false);
   auto releaseAll = [&] {
-    for (void *pointer : device)
-      cuda::release(pointer);
+    for (size_t i = 0; i < args.size(); ++i)
+      if (!kept[i])
+        cuda::release(device[i]);
   };
   for (size_t i = 0; i < args.size(); ++i) {
     size_t bytes = args[i]->spec().numBytes();
+    if (resident && resident->contains(*args[i])) {
+      kept[i] = true;
+      if (function.args[i].kind == ArgKind::Output) {
+        device[i] = resident->forWriting(*args[i]);
+        continue;
+      }
+      if (Status s = resident->forReading(*args[i], device[i]); !s) {
+        releaseAll();
+        return Status::fail("@" + function.name + ": " + s.error);
+      }
+      continue;
+    }
     device[i] = cuda::allocate(bytes);
     if (!device[i]) {
       releaseAll();
@@ -251,7 +269,7 @@ Status LoadedModule::callOnGpu(const FunctionAbi &function, Entry entry,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   for (size_t i = 0; done && i < args.size(); ++i)
-    if (function.args[i].kind == ArgKind::Output)
+    if (function.args[i].kind == ArgKind::Output && !kept[i])
       done = cuda::copyToHost(args[i]->data(), device[i],
                               args[i]->spec().numBytes());
   releaseAll();

@@ -95,6 +95,8 @@ Status Trainer::create(std::unique_ptr<LoadedModule> module,
   t->forward_ = forward;
   t->options_ = options;
   t->module_ = std::move(module);
+  if (t->module_->onGpu())
+    t->resident_ = std::make_unique<ResidentTensors>();
   out = std::move(t);
   return Status::ok();
 }
@@ -109,13 +111,28 @@ double Trainer::learningRate(int64_t t) const {
 
 const Tensor *Trainer::state(const std::string &name) const {
   auto it = state_.find(name);
-  return it == state_.end() ? nullptr : &it->second;
+  if (it == state_.end() || (resident_ && !resident_->toHost(it->second)))
+    return nullptr;
+  return &it->second;
+}
+
+Status Trainer::keepStateOnDevice() {
+  if (!resident_)
+    return Status::ok();
+  for (auto *tensors : {&state_, &next_})
+    for (const auto &[name, tensor] : *tensors)
+      if (Status s = resident_->add(tensor); !s)
+        return s;
+  return Status::ok();
 }
 
 Status Trainer::initialize() {
   ParamMap params;
   if (Status s = initParams(*forward_, options_.seed, params); !s)
     return s;
+  // Device copies are found by host buffer: drop them before the buffers.
+  if (resident_)
+    resident_->clear();
   state_.clear();
   next_.clear();
   for (const ArgAbi &arg : train_->args) {
@@ -134,13 +151,15 @@ Status Trainer::initialize() {
   }
   steps_ = 0;
   rng_.state = options_.seed * 0x2545F4914F6CDD1DULL + 1;
-  return Status::ok();
+  return keepStateOnDevice();
 }
 
 Status Trainer::resume(const std::string &checkpoint) {
   std::map<std::string, Tensor> file;
   if (Status s = readSafetensors(checkpoint, file); !s)
     return s;
+  if (resident_)
+    resident_->clear();
   state_.clear();
   next_.clear();
   for (const ArgAbi &arg : train_->args) {
@@ -167,13 +186,17 @@ Status Trainer::resume(const std::string &checkpoint) {
   }
   steps_ = *file[kStepKey].as<int64_t>();
   std::memcpy(&rng_.state, file[kRngKey].data(), sizeof(uint64_t));
-  return Status::ok();
+  return keepStateOnDevice();
 }
 
 Status Trainer::save(const std::string &checkpoint) const {
   std::map<std::string, Tensor> file;
-  for (const auto &[name, tensor] : state_)
+  for (const auto &[name, tensor] : state_) {
+    if (resident_)
+      if (Status s = resident_->toHost(tensor); !s)
+        return s;
     file[name] = copyOf(tensor);
+  }
   Tensor step({kStepKey, DType::I64, {1}});
   *step.as<int64_t>() = steps_;
   Tensor rng({kRngKey, DType::I64, {1}});
@@ -213,7 +236,7 @@ Status Trainer::call(const FunctionAbi &function, Batch &batch, Tensor *lr,
                           name + "'");
     args.push_back(t);
   }
-  return module_->call(function, args);
+  return module_->call(function, args, resident_.get());
 }
 
 Status Trainer::step(const TokenSource &data, StepStats &out) {

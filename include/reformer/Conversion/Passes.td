@@ -231,8 +231,9 @@ def RfSerializeMatmulForalls
     : Pass<"rf-serialize-matmul-foralls", "::mlir::func::FuncOp"> {
   let summary = "Run the host's foralls that hold matmuls as serial loops";
   let description = [{
-    A bufferized `scf.forall` that the host runs (not nested in a parallel
-    loop or kernel) and whose body holds a `linalg.matmul` becomes a nest of
+    A bufferized `scf.forall` that the host runs (at the top of its
+    function or only inside `scf.for` loops) and whose body holds a
+    `linalg.matmul` becomes a nest of
     `scf.for`. For the GPU: `rf-map-loops-to-gpu` would give each iteration
     of the forall one thread, which then walks whole matmuls (the chunked
     FFN's chunks). As a host loop, each iteration's matmuls and elementwise
@@ -247,7 +248,8 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
   let summary = "Lower the host's f32 matmuls to bf16 tensor-core kernels";
   let description = [{
     Replaces each statically shaped f32 `linalg.matmul` on buffers that the
-    host runs (not nested in a parallel loop or kernel) with a `gpu.launch`
+    host runs (at the top of its function or only inside `scf.for` loops),
+    whose C shares no buffer with A or B, with a `gpu.launch`
     on the tensor cores, in bf16 with f32 accumulation:
 
     - a block of 128 threads (4 warps, 2 x 2) computes a 64 x 64 tile of C;
@@ -262,8 +264,9 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
 
     A `linalg.fill` of C with a constant just before the matmul is folded:
     the kernel writes that constant plus the product and never reads C.
-    Other matmuls (dynamic shapes, other element types, inside parallel
-    loops) are left to the loop lowering.
+    Other matmuls (dynamic shapes, other element types, C aliasing an
+    operand, inside parallel loops or `scf.if`) are left to the loop
+    lowering.
 
     With `emulate-on-cpu`, the same matmuls stay `linalg.matmul` but read
     bf16-rounded copies of A and B: the kernels' numerics in code the CPU

@@ -9,6 +9,7 @@
 #ifndef REFORMER_RUNTIME_MODULE_H
 #define REFORMER_RUNTIME_MODULE_H
 
+#include "reformer/Runtime/DeviceResidency.h"
 #include "reformer/Runtime/Tensor.h"
 
 #include <map>
@@ -76,14 +77,17 @@ public:
 
   /// Calls `function` with one tensor per ABI argument, checking each
   /// tensor's element type and shape first. For a GPU module the tensors
-  /// are copied to device memory and the outputs back; a failed kernel is
-  /// reported by name.
-  Status call(const FunctionAbi &function,
-              const std::vector<Tensor *> &args) const;
+  /// are copied to device memory and the outputs back, except those in
+  /// `resident`: they use their kept device copies, copied in only when
+  /// stale, and outputs stay on the device until asked for; a failed
+  /// kernel is reported by name.
+  Status call(const FunctionAbi &function, const std::vector<Tensor *> &args,
+              ResidentTensors *resident = nullptr) const;
 
 private:
   Status callOnGpu(const FunctionAbi &function, Entry entry,
-                   const std::vector<Tensor *> &args) const;
+                   const std::vector<Tensor *> &args,
+                   ResidentTensors *resident) const;
 
   void *handle_ = nullptr;
   bool gpu_ = false;

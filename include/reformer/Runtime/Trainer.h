@@ -70,11 +70,14 @@ public:
   int64_t vocabSize() const { return vocab_; }
   /// Learning rate of step `t` (from 1).
   double learningRate(int64_t t) const;
-  /// A state tensor (parameter or moment) by ABI name, or null.
+  /// A state tensor (parameter or moment) by ABI name, or null (also when
+  /// its device copy cannot be read back).
   const Tensor *state(const std::string &name) const;
 
 private:
   Trainer() = default;
+  /// Gives state_ and next_ device copies (GPU modules); clears old ones.
+  Status keepStateOnDevice();
   Status call(const FunctionAbi &function, Batch &batch, Tensor *lr,
               Tensor *stepNumber, Tensor *dropoutSeed, Tensor *loss,
               Tensor *logits);
@@ -84,6 +87,9 @@ private:
   TrainOptions options_;
   int64_t batch_ = 0, len_ = 0, vocab_ = 0, steps_ = 0;
   std::map<std::string, Tensor> state_, next_;
+  /// On the GPU: state_ and next_ stay in device memory between steps;
+  /// host copies are brought up to date when read (save, state).
+  std::unique_ptr<ResidentTensors> resident_;
   Rng rng_;
 };
 

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace mlir::reformer {
 #define GEN_PASS_DEF_RFLOWERMATMULSTOMMA
@@ -284,11 +285,23 @@ bool isStaticF32Matrix(Value value) {
          !type.getMemorySpace();
 }
 
-/// Whether `op` is a matmul this pass gives the tensor cores.
+/// The buffer `value` is a view of (through subviews, reshapes, casts).
+Value rootBuffer(Value value) {
+  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
+    value = view.getViewSource();
+  return value;
+}
+
+/// Whether `op` is a matmul this pass gives the tensor cores. C must not
+/// share a buffer with A or B: blocks write C while others still read.
 bool isTensorCoreMatmul(linalg::MatmulOp op) {
-  return op.hasPureBufferSemantics() && !op.hasUserDefinedMaps() &&
-         !reformer::isInsideParallelWork(op) &&
-         llvm::all_of(op->getOperands(), isStaticF32Matrix);
+  if (!op.hasPureBufferSemantics() || op.hasUserDefinedMaps() ||
+      !reformer::runsInHostLoopsOnly(op) ||
+      !llvm::all_of(op->getOperands(), isStaticF32Matrix))
+    return false;
+  Value c = rootBuffer(op.getDpsInits()[0]);
+  return llvm::none_of(op.getDpsInputs(),
+                       [&](Value input) { return rootBuffer(input) == c; });
 }
 
 /// Feeds `op` bf16-rounded copies of A and B: the kernel's numerics (bf16

@@ -4,19 +4,20 @@
 #define REFORMER_LIB_CONVERSION_MATMULTOMMA_PARALLELWORK_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 namespace mlir::reformer {
 
-/// Whether `op` sits in a parallel loop or a kernel, where it cannot start
-/// GPU work of its own (only the host launches kernels).
-inline bool isInsideParallelWork(Operation *op) {
+/// Whether the host runs `op` itself: it is at the top of its function or
+/// only inside serial `scf.for` loops. Only the host launches kernels, and
+/// rf-map-loops-to-gpu keeps only such loops on the host (an op under an
+/// `scf.if` or a parallel loop ends up inside a kernel).
+inline bool runsInHostLoopsOnly(Operation *op) {
   for (Operation *parent = op->getParentOp();
        parent && !isa<func::FuncOp>(parent); parent = parent->getParentOp())
-    if (isa<scf::ParallelOp, scf::ForallOp, gpu::LaunchOp>(parent))
-      return true;
-  return false;
+    if (!isa<scf::ForOp>(parent))
+      return false;
+  return true;
 }
 
 } // namespace mlir::reformer

@@ -57,7 +57,7 @@ struct RfSerializeMatmulForallsPass
     SmallVector<scf::ForallOp> loops;
     getOperation().walk([&](scf::ForallOp loop) {
       if (loop.getOutputs().empty() && holdsMatmul(loop) &&
-          !reformer::isInsideParallelWork(loop))
+          reformer::runsInHostLoopsOnly(loop))
         loops.push_back(loop);
     });
     for (scf::ForallOp loop : loops)

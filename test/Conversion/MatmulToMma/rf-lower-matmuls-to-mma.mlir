@@ -6,8 +6,11 @@
 // fill is folded: C is written, never read.
 // CHECK-LABEL: func.func @aligned
 // CHECK-NOT: linalg.fill
+// CHECK-NOT: arith.minui
+// CHECK-NOT: arith.select
+// CHECK-NOT: scf.if
+// CHECK-NOT: memref.load %arg2
 // CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[TWO:c2]], {{.*}} = %[[TWO]], {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c128, {{.*}} = %c1, {{.*}} = %c1) workgroup(%[[A:.*]] : memref<64x20xi32, #gpu.address_space<workgroup>>, %[[B:.*]] : memref<64x20xi32, #gpu.address_space<workgroup>>)
-// CHECK-NOT: arith.cmpi
 // CHECK: scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK-COUNT-8: nvvm.convert.f32x2.to.bf16x2 {{.*}} {rnd = #nvvm.fp_rnd_mode<rn>} : vector<2xbf16>
 // CHECK: memref.store %{{.*}}, %[[A]]
@@ -19,8 +22,6 @@
 // CHECK-COUNT-16: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK: gpu.barrier
 // CHECK: scf.yield
-// CHECK-NOT: memref.load %arg2
-// CHECK-NOT: scf.if
 // CHECK: memref.store %{{.*}}, %arg2
 // CHECK: gpu.terminator
 // CHECK-NOT: linalg.matmul
@@ -84,8 +85,10 @@ func.func @fill_apart(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
 
 // -----
 
-// Left to the loop lowering: dynamic sizes, f16 operands, and matmuls
-// inside parallel loops (a kernel cannot launch another).
+// Left to the loop lowering: dynamic sizes, f16 operands, matmuls
+// inside parallel loops (a kernel cannot launch another) or under scf.if
+// (which becomes a one-thread kernel), and a C that shares a buffer with
+// A (blocks would overwrite rows others still read).
 // CHECK-LABEL: func.func @left_alone
 // CHECK-NOT: gpu.launch
 // CHECK: linalg.matmul {{.*}} memref<?x64xf32>
@@ -94,9 +97,15 @@ func.func @fill_apart(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
 // CHECK: linalg.matmul
 // CHECK: scf.parallel
 // CHECK: linalg.matmul
+// CHECK: scf.if
+// CHECK-NEXT: linalg.matmul {{.*}} outs(%arg6
+// CHECK: linalg.matmul ins(%{{.*}}, %arg1 : memref<64x64xf32, strided<[64, 1]>>, memref<64x64xf32>)
+// CHECK-NOT: gpu.launch
+// CHECK: return
 func.func @left_alone(%a: memref<?x64xf32>, %b: memref<64x64xf32>,
                       %c: memref<?x64xf32>, %h: memref<64x64xf16>,
-                      %s: memref<4x64x64xf32>) {
+                      %s: memref<4x64x64xf32>, %flag: i1,
+                      %out: memref<64x64xf32>) {
   linalg.matmul ins(%a, %b : memref<?x64xf32>, memref<64x64xf32>)
                 outs(%c : memref<?x64xf32>)
   linalg.matmul ins(%h, %h : memref<64x64xf16>, memref<64x64xf16>)
@@ -117,6 +126,18 @@ func.func @left_alone(%a: memref<?x64xf32>, %b: memref<64x64xf32>,
                   outs(%v : memref<64x64xf32, strided<[64, 1], offset: ?>>)
     scf.reduce
   }
+  scf.if %flag {
+    linalg.matmul ins(%b, %b : memref<64x64xf32>, memref<64x64xf32>)
+                  outs(%out : memref<64x64xf32>)
+  }
+  %first = memref.subview %s[0, 0, 0] [1, 64, 64] [1, 1, 1]
+      : memref<4x64x64xf32> to memref<64x64xf32, strided<[64, 1]>>
+  %whole = memref.collapse_shape %s [[0, 1], [2]]
+      : memref<4x64x64xf32> into memref<256x64xf32>
+  %top = memref.subview %whole[0, 0] [64, 64] [1, 1]
+      : memref<256x64xf32> to memref<64x64xf32, strided<[64, 1]>>
+  linalg.matmul ins(%first, %b : memref<64x64xf32, strided<[64, 1]>>, memref<64x64xf32>)
+                outs(%top : memref<64x64xf32, strided<[64, 1]>>)
   return
 }
 
