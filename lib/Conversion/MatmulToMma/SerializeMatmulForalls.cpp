@@ -13,7 +13,7 @@
 
 #include "reformer/Conversion/Passes.h"
 
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 
 namespace mlir::reformer {
 #define GEN_PASS_DEF_RFSERIALIZEMATMULFORALLS
@@ -29,27 +29,6 @@ bool holdsMatmul(scf::ForallOp loop) {
                       [](Operation &op) { return isa<linalg::MatmulOp>(op); });
 }
 
-/// Replaces a bufferized forall (no shared outputs) by a nest of scf.for.
-void serialize(scf::ForallOp loop) {
-  OpBuilder b(loop);
-  Location loc = loop.getLoc();
-  SmallVector<Value> lbs =
-      getValueOrCreateConstantIndexOp(b, loc, loop.getMixedLowerBound());
-  SmallVector<Value> ubs =
-      getValueOrCreateConstantIndexOp(b, loc, loop.getMixedUpperBound());
-  SmallVector<Value> steps =
-      getValueOrCreateConstantIndexOp(b, loc, loop.getMixedStep());
-  scf::LoopNest nest = scf::buildLoopNest(b, loc, lbs, ubs, steps);
-  Block *target = nest.loops.back().getBody();
-  Block *body = loop.getBody();
-  for (auto [iv, serial] : llvm::zip(loop.getInductionVars(), nest.loops))
-    iv.replaceAllUsesWith(serial.getInductionVar());
-  body->getTerminator()->erase(); // an empty scf.forall.in_parallel
-  target->getOperations().splice(target->getTerminator()->getIterator(),
-                                 body->getOperations());
-  loop.erase();
-}
-
 struct RfSerializeMatmulForallsPass
     : reformer::impl::RfSerializeMatmulForallsBase<
           RfSerializeMatmulForallsPass> {
@@ -60,8 +39,12 @@ struct RfSerializeMatmulForallsPass
           reformer::runsInHostLoopsOnly(loop))
         loops.push_back(loop);
     });
-    for (scf::ForallOp loop : loops)
-      serialize(loop);
+    IRRewriter rewriter(&getContext());
+    for (scf::ForallOp loop : loops) {
+      rewriter.setInsertionPoint(loop);
+      if (failed(scf::forallToForLoop(rewriter, loop)))
+        return signalPassFailure();
+    }
   }
 };
 
