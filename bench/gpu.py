@@ -15,7 +15,8 @@ default /usr/local/cuda); it stops with the reason where there is none.
    1024, 8 heads, d_ff 4096, 2 hashes, chunks of 128) at L 16384 and 65536,
    with bf16 tensor-core matmuls and with f32 matmuls: tokens/s (kernels only, and with the copies of inputs and parameters)
    and the peak of the device memory pool.
-4. LSH attention forward and backward alone against PyTorch's
+4. LSH attention forward and backward alone, ours in bf16 (the fused
+   tensor-core forward) and f32 (loop kernels), against PyTorch's
    scaled_dot_product_attention (causal, fp32 and bf16) at the same L, when
    PyTorch with CUDA is installed (pip install torch).
 5. One dense matmul of the FFN's shape (16384 x 1024 . 1024 x 4096), ours
@@ -256,18 +257,24 @@ def main():
 
         # 4. Attention alone against PyTorch SDPA (enwik8-style shapes).
         heads, dim, hashes, chunk = 8, 128, 2, 128
-        lines += ["", "| L | ours fwd (ms) | ours fwd+bwd (ms) | SDPA fp32 "
-                  "fwd / fwd+bwd (ms) | SDPA bf16 fwd / fwd+bwd (ms) |",
+        # bf16: the fused tensor-core forward; f32: the loop kernels, the
+        # baseline it replaces.
+        lines += ["", "| L | ours bf16 fwd / fwd+bwd (ms) | ours f32 fwd / "
+                  "fwd+bwd (ms) | SDPA fp32 fwd / fwd+bwd (ms) | SDPA bf16 "
+                  "fwd / fwd+bwd (ms) |",
                   "|---|---|---|---|---|"]
         for length in lengths:
             times = []
-            for backward in (False, True):
-                src = os.path.join(tmp, f"attention-{length}-{backward}.mlir")
+            for precision, backward in itertools.product(("bf16", "f32"),
+                                                         (False, True)):
+                src = os.path.join(
+                    tmp, f"attention-{length}-{precision}-{backward}.mlir")
                 open(src, "w").write(attention_module(heads, length, dim,
                                                       hashes, chunk, backward))
                 lib = src[:-5] + ".so"
                 run([os.path.join(bindir, "reformer-compile"), src,
-                     "--target=cuda", "-o", lib])
+                     "--target=cuda", f"--gpu-matmul-precision={precision}",
+                     "-o", lib])
                 inputs = []
                 for arg in ("qk", "v", "dy")[:3 if backward else 2]:
                     path = os.path.join(tmp, f"{arg}-{length}.npy")
@@ -281,8 +288,10 @@ def main():
             sdpa = torch_sdpa(heads, length, dim, args.runs)
             cell = (lambda d: f"{sdpa[d][0] * 1e3:.2f} / {sdpa[d][1] * 1e3:.2f}"
                     if sdpa else "PyTorch not installed")
-            line = (f"| {length} | {times[0] * 1e3:.2f} | {times[1] * 1e3:.2f}"
-                    f" | {cell('float32')} | {cell('bfloat16')} |")
+            line = (f"| {length} | {times[0] * 1e3:.2f} / "
+                    f"{times[1] * 1e3:.2f} | {times[2] * 1e3:.2f} / "
+                    f"{times[3] * 1e3:.2f} | {cell('float32')} | "
+                    f"{cell('bfloat16')} |")
             print(line, flush=True)
             lines.append(line)
         # 5. One dense matmul of the FFN's shape against cuBLAS.

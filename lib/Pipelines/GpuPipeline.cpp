@@ -50,9 +50,12 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
   // thread, adding atomically: 32x the threads of one per (batch, head) at
   // L 16384, with per-thread scratch kept to a few hundred MiB. The LSH
   // sort runs 16 tiles per sequence in parallel.
+  // In bf16, each LSH attention's blocks are outlined for the fused
+  // tensor-core kernel (rf-lower-lsh-attention-to-mma).
+  bool bf16 = options.matmulPrecision.getValue() == "bf16";
   SmallVector<PipelineStage> stages = getTargetIndependentStages(
       {/*maxBlockRun=*/1, options.vectorLanes, options.gradBlockRun,
-       /*sortTiles=*/16});
+       /*sortTiles=*/16, /*outlineLshAttention=*/bf16});
   std::string toolkit = options.toolkit.empty() ? defaultCudaToolkit().str()
                                                 : options.toolkit.getValue();
   // Matmuls get the whole GPU: the chunked FFN's chunks run one after
@@ -60,8 +63,9 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
   // becomes a loop (a host memcpy cannot reach device memory); the other
   // linalg ops become parallel loops with their reductions serial inside.
   std::string matmuls = "func.func(rf-serialize-matmul-foralls),";
-  if (options.matmulPrecision.getValue() == "bf16")
-    matmuls += "func.func(rf-lower-matmuls-to-mma),";
+  if (bf16)
+    matmuls += "rf-lower-lsh-attention-to-mma,"
+               "func.func(rf-lower-matmuls-to-mma),";
   stages.push_back(
       {"loops",
        matmuls + "func.func(scf-forall-to-parallel),"

@@ -49,26 +49,25 @@ Compiled::fromModule(OwningOpRef<ModuleOp> module,
   return compiled;
 }
 
-llvm::SmallVector<reformer::PipelineStage>
-gpuMappingOnCpuStages(bool bf16Matmuls) {
+llvm::SmallVector<reformer::PipelineStage> gpuMappingOnCpuStages(bool bf16) {
   reformer::GpuPipelineOptions gpu;
   // The test models have few query chunks per head: runs of 2 still split
   // the attention gradient over threads that add atomically.
   gpu.gradBlockRun = 2;
-  // Tensor-core kernels cannot run here; the matmuls stay loops (the
-  // chunked FFN still runs its chunks as the GPU does, one after another).
-  gpu.matmulPrecision = "f32";
+  gpu.matmulPrecision = bf16 ? "bf16" : "f32";
   reformer::CpuPipelineOptions cpu; // serial: the JIT links no libomp
   llvm::SmallVector<reformer::PipelineStage> stages;
-  for (const reformer::PipelineStage &stage :
-       reformer::getGpuPipelineStages(gpu)) {
+  for (reformer::PipelineStage stage : reformer::getGpuPipelineStages(gpu)) {
+    // The tensor-core kernels' numerics in code the CPU runs: the matmuls
+    // read bf16-rounded operands, the fused attention runs as an emulation
+    // of its blocks.
+    for (llvm::StringRef pass :
+         {"rf-lower-matmuls-to-mma", "rf-lower-lsh-attention-to-mma"}) {
+      size_t at = stage.passes.find(pass.str());
+      if (at != std::string::npos)
+        stage.passes.insert(at + pass.size(), "{emulate-on-cpu=1}");
+    }
     stages.push_back(stage);
-    // The tensor-core matmuls' numerics: the same matmuls read bf16-rounded
-    // operands and sum in f32.
-    if (stage.name == "bufferized" && bf16Matmuls)
-      stages.push_back(
-          {"bf16", "func.func(rf-serialize-matmul-foralls),"
-                   "func.func(rf-lower-matmuls-to-mma{emulate-on-cpu=1})"});
     if (stage.name == "loops")
       break;
   }
@@ -82,6 +81,12 @@ gpuMappingOnCpuStages(bool bf16Matmuls) {
 }
 
 std::unique_ptr<Compiled> Compiled::fromSource(const std::string &source) {
+  return fromSource(source, reformer::getCpuPipelineStages({}));
+}
+
+std::unique_ptr<Compiled>
+Compiled::fromSource(const std::string &source,
+                     llvm::ArrayRef<reformer::PipelineStage> stages) {
   // The context must outlive the engine's use of it only during compilation.
   static std::unique_ptr<MLIRContext> context = makeContext();
   OwningOpRef<ModuleOp> module =
@@ -90,7 +95,7 @@ std::unique_ptr<Compiled> Compiled::fromSource(const std::string &source) {
     ADD_FAILURE() << "cannot parse:\n" << source;
     return nullptr;
   }
-  return fromModule(*context, std::move(module));
+  return fromModule(std::move(module), stages);
 }
 
 void Compiled::call(const std::string &function,

@@ -22,6 +22,10 @@ class Compiled {
 public:
   /// Compiles MLIR source; fails the current test on error.
   static std::unique_ptr<Compiled> fromSource(const std::string &source);
+  /// Compiles MLIR source through `stages` (see fromModule).
+  static std::unique_ptr<Compiled>
+  fromSource(const std::string &source,
+             llvm::ArrayRef<mlir::reformer::PipelineStage> stages);
   /// Compiles (and consumes) a module built in `context`.
   static std::unique_ptr<Compiled>
   fromModule(mlir::MLIRContext &context,
@@ -46,10 +50,12 @@ private:
 /// code wrapped for one-thread kernels), then the CPU's LLVM stage instead
 /// of kernel outlining. Mapping attributes are ignored and the loops run
 /// serially, so this checks without a GPU that the mapping rewrites keep
-/// the numbers (not that iterations are independent). With `bf16Matmuls`,
-/// the matmuls the GPU runs on tensor cores read bf16-rounded operands.
+/// the numbers (not that iterations are independent). With `bf16`, the
+/// pipeline is the bf16 one: the matmuls the GPU runs on tensor cores read
+/// bf16-rounded operands and the fused LSH attention kernel runs as a CPU
+/// emulation of its blocks.
 llvm::SmallVector<mlir::reformer::PipelineStage>
-gpuMappingOnCpuStages(bool bf16Matmuls = false);
+gpuMappingOnCpuStages(bool bf16 = false);
 
 /// A context with every dialect the pipeline needs.
 std::unique_ptr<mlir::MLIRContext> makeContext();

@@ -57,10 +57,13 @@ int64_t rotationWidth(const reference::LshConfig &c) {
   return w;
 }
 
-class LshAttention : public ::testing::TestWithParam<LshCase> {};
-
-TEST_P(LshAttention, MatchesReference) {
-  const LshCase &c = GetParam();
+/// Compiles `lsh_attention` for case `c` (through the CPU pipeline, or the
+/// bf16 GPU pipeline with its fused attention kernel emulated on the CPU)
+/// and holds outputs, log-sum-exps and buckets against the reference:
+/// within `tolerance` relative (outputs to the largest reference value,
+/// log-sum-exps per element). Returns the outputs' relative error.
+double checkAgainstReference(const LshCase &c, bool gpuKernel,
+                             double tolerance) {
   const reference::LshConfig &cfg = c.config;
   int64_t B = c.batch, H = c.heads, L = c.len, D = c.dim, R = cfg.nHashes;
   int64_t K = rotationWidth(cfg);
@@ -76,15 +79,22 @@ TEST_P(LshAttention, MatchesReference) {
       return %o#0, %o#1, %o#2 : {0}, {3}, {4}
     })",
                                      t4, tr, tm, tl, tb, attrs(cfg));
-  auto compiled = Compiled::fromSource(source);
-  ASSERT_TRUE(compiled);
+  auto compiled =
+      gpuKernel ? Compiled::fromSource(source, gpuMappingOnCpuStages(true))
+                : Compiled::fromSource(source);
+  if (!compiled) {
+    ADD_FAILURE() << "compilation failed";
+    return -1;
+  }
 
   std::mt19937 rng(1234);
   std::vector<float> qk, v, rot;
   // Redraw until no bucket is a near tie (see the file comment).
-  ASSERT_TRUE(drawUnambiguousLshInputs(rng, B, H, L, D, R, cfg.nBuckets,
-                                       c.minMargin, qk, rot))
-      << "no unambiguous input found";
+  if (!drawUnambiguousLshInputs(rng, B, H, L, D, R, cfg.nBuckets, c.minMargin,
+                                qk, rot)) {
+    ADD_FAILURE() << "no unambiguous input found";
+    return -1;
+  }
   v = randomFloats(rng, B * H * L * D, 1.0);
   std::vector<uint8_t> mask(B * L);
   for (int64_t b = 0; b < B; ++b)
@@ -113,14 +123,41 @@ TEST_P(LshAttention, MatchesReference) {
       std::copy(o.begin(), o.end(), expectedOut.begin() + base);
       std::copy(z.begin(), z.end(), expectedLse.begin() + roundBase);
       for (int64_t n = 0; n < R * L; ++n)
-        ASSERT_EQ(buckets[roundBase + n], bk[n])
-            << "bucket of round " << n / L << ", position " << n % L;
+        if (buckets[roundBase + n] != bk[n]) {
+          ADD_FAILURE() << "bucket of round " << n / L << ", position " << n % L
+                        << ": " << buckets[roundBase + n] << ", expected "
+                        << bk[n];
+          return -1;
+        }
     }
-  EXPECT_LE(relativeError(out, expectedOut), 1e-4);
+  double error = relativeError(out, expectedOut);
+  EXPECT_LE(error, tolerance);
   for (size_t n = 0; n < lse.size(); ++n)
-    ASSERT_NEAR(lse[n], expectedLse[n],
-                1e-4 * std::max(1.0, std::abs(expectedLse[n])))
-        << "lse element " << n;
+    if (std::abs(lse[n] - expectedLse[n]) >
+        tolerance * std::max(1.0, std::abs(expectedLse[n]))) {
+      ADD_FAILURE() << "lse element " << n << ": " << lse[n] << ", expected "
+                    << expectedLse[n];
+      break;
+    }
+  return error;
+}
+
+class LshAttention : public ::testing::TestWithParam<LshCase> {};
+
+TEST_P(LshAttention, MatchesReference) {
+  checkAgainstReference(GetParam(), /*gpuKernel=*/false, 1e-4);
+}
+
+/// The fused tensor-core kernel (bf16 operands, f32 accumulation) as the
+/// GPU pipeline emits it, run as a CPU emulation of its blocks: bf16
+/// tolerance, and an error above 1e-5 proves the bf16 kernel ran (f32
+/// loops are within 1e-6 on these cases).
+class LshAttentionGpuKernel : public ::testing::TestWithParam<LshCase> {};
+
+TEST_P(LshAttentionGpuKernel, MatchesReference) {
+  double error =
+      checkAgainstReference(GetParam(), /*gpuKernel=*/true, /*tolerance=*/1e-2);
+  EXPECT_GT(error, 1e-5) << "no bf16 rounding: the fused kernel did not run";
 }
 
 reference::LshConfig lsh(int64_t hashes, std::vector<int64_t> buckets,
@@ -173,6 +210,30 @@ INSTANTIATE_TEST_SUITE_P(
         // projections (|x·r| ≈ 10, D = 64 terms).
         LshCase{1, 1, 16384, 64, lsh(2, {512}, 64, 1, 0, true), 16384,
                 "len16384", 1e-4}),
+    [](const ::testing::TestParamInfo<LshCase> &info) {
+      return info.param.name;
+    });
+
+// Shapes the fused kernel takes (chunks and head dimensions multiples of
+// 16, no duplicate correction): one to eight warps, key tiles smaller than
+// the chunk, windows with look-ahead, padding masks and batches. Small head
+// dimensions keep the emulation's compile time down (it unrolls one call per
+// warp and mma).
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LshAttentionGpuKernel,
+    ::testing::Values(
+        LshCase{1, 1, 64, 16, lsh(1, {8}, 16, 1, 0, false), 64, "h1"},
+        LshCase{1, 2, 64, 16, lsh(2, {8}, 16, 1, 0, true), 64, "h2_causal"},
+        LshCase{1, 2, 64, 16, lsh(2, {4, 4}, 16, 1, 0, true), 64, "factorized"},
+        LshCase{2, 2, 64, 16, lsh(2, {8}, 16, 1, 0, true), 50, "padding"},
+        LshCase{1, 2, 128, 32, lsh(2, {8}, 32, 2, 1, true), 128,
+                "before2_after1"},
+        LshCase{1, 1, 256, 16, lsh(2, {8}, 64, 1, 0, true), 256, "chunk64"},
+        LshCase{1, 1, 256, 16, lsh(2, {4}, 128, 1, 0, false), 256,
+                "chunk128_two_key_tiles"},
+        // bf16 hash projections (a tensor-core matmul) need a wider margin.
+        LshCase{1, 1, 32, 128, lsh(1, {4}, 16, 1, 0, true), 25,
+                "dim128_padding", 3e-2}),
     [](const ::testing::TestParamInfo<LshCase> &info) {
       return info.param.name;
     });

@@ -38,6 +38,12 @@ def RfConvertReformerToLinalg : Pass<"rf-convert-reformer-to-linalg"> {
            "divisor of its length up to this): histograms and scatters run "
            "in parallel over tiles, one scan per batch, head and round joins "
            "them (the GPU pipeline uses 16)">,
+    Option<"outlineLshAttention", "outline-lsh-attention", "bool", "false",
+           "emit the blocks of each LSH attention without duplicate "
+           "correction in a private function tagged "
+           "`reformer.lsh_attention_block`, called in its place, so that a "
+           "target pass can replace the body (the GPU pipeline's fused "
+           "tensor-core kernel)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -281,6 +287,58 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def RfLowerLshAttentionToMma
+    : Pass<"rf-lower-lsh-attention-to-mma", "::mlir::ModuleOp"> {
+  let summary = "Fuse each LSH attention into one bf16 tensor-core kernel";
+  let description = [{
+    Replaces the body of every function tagged
+    `reformer.lsh_attention_block` (the blocks of one LSH attention, outlined
+    by `rf-convert-reformer-to-linalg{outline-lsh-attention=1}`; arguments
+    queries, values, sort permutation, optional key mask, outputs,
+    log-sum-exps) with one `gpu.launch`, FlashAttention-2 style:
+
+    - a block per (batch, head, query chunk) with 2·chunk threads, 16 query
+      rows per warp; the warp keeps its query rows as bf16 mma fragments;
+    - per tile of up to 64 keys of the window (the chunk, its look-back and
+      look-ahead chunks), the block gathers the keys' sorted positions, mask
+      biases and key normalizations, then the normalized key rows and the
+      value rows (transposed) into shared memory as bf16 pairs;
+    - each warp computes its 16 × tile scores with `nvvm.mma.sync`
+      m16n8k16 (f32 accumulators), applies the causal, self and padding
+      masks, updates its running row maxima and sums (online softmax, row
+      reductions with two `gpu.shuffle xor`), rescales its outputs and adds
+      P·V with `nvvm.mma.sync`, P re-packed from the score registers;
+    - at the end each row's output is divided by its sum and written, with
+      its log-sum-exp, in sorted or sequence order.
+
+    Shapes it does not handle (chunks not a multiple of 16 or over 128,
+    head dimension not a multiple of 16 or over 128, shared memory over
+    48 KiB) keep their loop body.
+
+    With `emulate-on-cpu`, the same kernel is emitted as a CPU emulation of
+    each block: every thread value is a vector with one element per thread,
+    memory accesses are gathers and scatters, shuffles are permutations and
+    mma.sync is computed from the fragment layouts. Tests run it against a
+    reference, which checks the kernel's indexing and bf16 numerics without
+    a GPU.
+  }];
+  let options = [
+    Option<"emulateOnCpu", "emulate-on-cpu", "bool", "false",
+           "emit the kernel as a CPU emulation of its blocks (for tests)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect",
     "::mlir::scf::SCFDialect",

@@ -15,8 +15,10 @@
 #include "LoweringUtils.h"
 #include "Patterns.h"
 
+#include "reformer/Conversion/Passes.h"
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -707,9 +709,85 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     cb.lseElement = lseElementFn;
     if (op.getDuplicateCorrection())
       cb.extraScore = duplicates;
-    forEachBlockRun(b, in, cb, at, shape[0], shape[1], numChunks);
-    rewriter.replaceOp(op, {toTensor(b, out), toTensor(b, lse)});
+    if (!options.outlineLshAttention || op.getDuplicateCorrection()) {
+      forEachBlockRun(b, in, cb, at, shape[0], shape[1], numChunks);
+      rewriter.replaceOp(op, {toTensor(b, out), toTensor(b, lse)});
+      return success();
+    }
+
+    // The blocks in a private function of the buffers, called here: a
+    // target pass may replace its body (the callbacks above read the
+    // function's arguments).
+    SmallVector<Value> args = {queries, values, perm};
+    if (mask)
+      args.push_back(mask);
+    args.append({out, lse});
+    func::FuncOp blocks = createBlockFunction(
+        rewriter, op, args,
+        {rewriter.getNamedAttr("chunk_len", rewriter.getI64IntegerAttr(chunk)),
+         rewriter.getNamedAttr("chunks_before",
+                               rewriter.getI64IntegerAttr(before)),
+         rewriter.getNamedAttr("chunks_after",
+                               rewriter.getI64IntegerAttr(after)),
+         rewriter.getNamedAttr("causal", rewriter.getBoolAttr(op.getCausal())),
+         rewriter.getNamedAttr("sequence_order",
+                               rewriter.getBoolAttr(sequenceOrder)),
+         rewriter.getNamedAttr("masked_score",
+                               rewriter.getF64FloatAttr(kMaskedScore)),
+         rewriter.getNamedAttr("self_score",
+                               rewriter.getF64FloatAttr(kSelfScore)),
+         rewriter.getNamedAttr("key_norm_eps",
+                               rewriter.getF64FloatAttr(kKeyNormEps))});
+    func::CallOp::create(b, blocks, args);
+    Value result = out, resultLse = lse;
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      Block &entry = blocks.getBody().front();
+      rewriter.setInsertionPointToStart(&entry);
+      ImplicitLocOpBuilder fb(op.getLoc(), rewriter);
+      ValueRange params = entry.getArguments();
+      queries = params[0];
+      perm = params[2];
+      mask = mask ? params[3] : Value();
+      out = params[params.size() - 2];
+      lse = params.back();
+      in.queries = in.keys = queries;
+      in.values = params[1];
+      in.mask = mask;
+      forEachBlockRun(fb, in, cb, at, shape[0], shape[1], numChunks);
+      func::ReturnOp::create(fb);
+    }
+    rewriter.replaceOp(op, {toTensor(b, result), toTensor(b, resultLse)});
     return success();
+  }
+
+private:
+  /// A private function of `args` (buffers), with an empty entry block and
+  /// the block parameters `params` under kLshAttentionBlockAttrName.
+  static func::FuncOp createBlockFunction(PatternRewriter &rewriter,
+                                          Operation *op, ValueRange args,
+                                          ArrayRef<NamedAttribute> params) {
+    auto module = op->getParentOfType<ModuleOp>();
+    auto caller = op->getParentOfType<func::FuncOp>();
+    std::string prefix =
+        (caller ? caller.getSymName().str() + "_" : std::string()) +
+        "lsh_attention_";
+    std::string name;
+    for (int n = 0;; ++n) {
+      name = prefix + std::to_string(n);
+      if (!module.lookupSymbol(name))
+        break;
+    }
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToEnd(module.getBody());
+    auto type = rewriter.getFunctionType(TypeRange(args), {});
+    auto function = func::FuncOp::create(rewriter, op->getLoc(), name, type);
+    function.setPrivate();
+    function->setAttr(kLshAttentionBlockAttrName,
+                      rewriter.getDictionaryAttr(params));
+    SmallVector<Location> locs(args.size(), op->getLoc());
+    rewriter.createBlock(&function.getBody(), {}, TypeRange(args), locs);
+    return function;
   }
 };
 

@@ -63,8 +63,9 @@ struct RfConvertReformerToLinalgPass
       return invalid("grad-block-run", gradBlockRun, "0 or more");
     if (sortTiles < 1)
       return invalid("sort-tiles", sortTiles, "1 or more");
-    populateReformerToLinalgPatterns(
-        patterns, {maxBlockRun, vectorLanes, gradBlockRun, sortTiles});
+    populateReformerToLinalgPatterns(patterns,
+                                     {maxBlockRun, vectorLanes, gradBlockRun,
+                                      sortTiles, outlineLshAttention});
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -1,0 +1,92 @@
+// RUN: reformer-opt %s --split-input-file --rf-lower-lsh-attention-to-mma | FileCheck %s
+// RUN: reformer-opt %s --split-input-file --rf-lower-lsh-attention-to-mma=emulate-on-cpu=1 | FileCheck %s --check-prefix=EMU
+
+// Chunks of 16 (one warp of 32 threads per block), head dimension 16, two
+// rounds of 32 positions: 4 query chunks per (batch, head). The window (the
+// chunk and its look-back) is two key tiles of 16. Per tile: one barrier
+// after the key positions, one after the bf16 key and value tiles, one
+// before the next tile; 2 mma.sync for the scores (2 key columns of 8),
+// 2 for P·V (2 output columns of 8); row maxima over the 4 threads of a
+// row with 2 xor shuffles per row. The sums are reduced once at the end.
+// CHECK-LABEL: func.func private @blocks
+// CHECK-NOT: memref.copy
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c4, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{[^)]*}} = %c32,
+// CHECK-SAME: workgroup(%[[K:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[V:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[KPOS:.*]] : memref<16xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %[[QPOS:.*]] : memref<16xi32, #gpu.address_space<workgroup>>)
+// CHECK: memref.store %{{.*}}, %[[QPOS]]
+// CHECK: gpu.barrier
+// CHECK-COUNT-4: nvvm.convert.f32x2.to.bf16x2
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: math.rsqrt
+// CHECK: memref.store %{{.*}}, %[[KPOS]]
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}}, %[[K]]
+// CHECK: memref.store %{{.*}}, %[[V]]
+// CHECK: gpu.barrier
+// CHECK-COUNT-2: nvvm.mma.sync {{.*}} {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK-COUNT-4: gpu.shuffle  xor
+// CHECK-COUNT-2: nvvm.mma.sync
+// CHECK: gpu.barrier
+// CHECK-NEXT: scf.yield
+// CHECK-COUNT-2: gpu.shuffle  xor
+// CHECK: math.log
+// CHECK: memref.store %{{.*}}, %arg4
+// CHECK: memref.store %{{.*}}, %arg5
+// CHECK: gpu.terminator
+// CHECK-NOT: nvvm.mma.sync
+
+// The emulation: a parallel loop over (batch, head, query chunk), thread
+// values as vector<32xT>, gathers and scatters, and the mma emulation
+// function.
+// EMU-LABEL: func.func private @blocks
+// EMU-NOT: gpu.
+// EMU: scf.parallel
+// The sort permutation, 2 rounds of 32, as one flat buffer:
+// EMU: vector.gather {{.*}} : memref<64xi32, strided<[1]>>, vector<32xindex>, vector<32xi1>, vector<32xi32> into vector<32xi32>
+// EMU: vector.scatter
+// EMU: call @__reformer_mma_m16n8k16_bf16
+// EMU: vector.shuffle
+// EMU: func.func private @__reformer_mma_m16n8k16_bf16(%{{.*}}: vector<32xi32>, {{.*}}) -> (vector<32xf32>, vector<32xf32>, vector<32xf32>, vector<32xf32>)
+// EMU-COUNT-64: vector.shuffle
+func.func private @blocks(%q: memref<1x1x32x16xf32>, %v: memref<1x1x32x16xf32>,
+                          %perm: memref<1x1x2x32xi32>, %mask: memref<1x32xi1>,
+                          %out: memref<1x1x2x32x16xf32>,
+                          %lse: memref<1x1x2x32xf32>)
+    attributes {reformer.lsh_attention_block = {
+        causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64,
+        chunks_before = 1 : i64, key_norm_eps = 1.0e-6 : f64,
+        masked_score = -1.0e9 : f64, self_score = -1.0e5 : f64,
+        sequence_order = false}} {
+  return
+}
+
+// -----
+
+// Chunks of 8 are below one warp's 16 rows: the loop body stays.
+// CHECK-LABEL: func.func private @small_chunks
+// CHECK: memref.store
+// CHECK-NEXT: return
+// CHECK-NOT: gpu.launch
+func.func private @small_chunks(%q: memref<1x1x32x16xf32>,
+                                %v: memref<1x1x32x16xf32>,
+                                %perm: memref<1x1x1x32xi32>,
+                                %out: memref<1x1x1x32x16xf32>,
+                                %lse: memref<1x1x1x32xf32>)
+    attributes {reformer.lsh_attention_block = {
+        causal = false, chunk_len = 8 : i64, chunks_after = 0 : i64,
+        chunks_before = 1 : i64, key_norm_eps = 1.0e-6 : f64,
+        masked_score = -1.0e9 : f64, self_score = -1.0e5 : f64,
+        sequence_order = false}} {
+  %c0 = arith.constant 0 : index
+  %x = arith.constant 1.0 : f32
+  memref.store %x, %lse[%c0, %c0, %c0, %c0] : memref<1x1x1x32xf32>
+  return
+}
+
+// -----
+
+// Functions without the attribute are not touched.
+// CHECK-LABEL: func.func @untagged
+// CHECK-NEXT: return
+func.func @untagged(%q: memref<1x1x32x16xf32>) {
+  return
+}
