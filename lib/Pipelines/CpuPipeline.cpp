@@ -57,8 +57,8 @@ SmallVector<PipelineStage> reformer::getTargetIndependentStages(
            " vector-lanes=" + std::to_string(attention.vectorLanes) +
            " grad-block-run=" + std::to_string(attention.gradBlockRun) +
            " sort-tiles=" + std::to_string(attention.sortTiles) +
-           " outline-lsh-attention=" +
-           std::to_string(attention.outlineLshAttention) +
+           " outline-attention=" +
+           std::to_string(attention.outlineAttention) +
            "},"
            "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
            "func.func(rf-unshare-fills)"},

@@ -51,11 +51,11 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
   // L 16384, with per-thread scratch kept to a few hundred MiB. The LSH
   // sort runs 16 tiles per sequence in parallel.
   // In bf16, each LSH attention's blocks are outlined for the fused
-  // tensor-core kernel (rf-lower-lsh-attention-to-mma).
+  // tensor-core kernel (rf-lower-attention-to-mma).
   bool bf16 = options.matmulPrecision.getValue() == "bf16";
   SmallVector<PipelineStage> stages = getTargetIndependentStages(
       {/*maxBlockRun=*/1, options.vectorLanes, options.gradBlockRun,
-       /*sortTiles=*/16, /*outlineLshAttention=*/bf16});
+       /*sortTiles=*/16, /*outlineAttention=*/bf16});
   std::string toolkit = options.toolkit.empty() ? defaultCudaToolkit().str()
                                                 : options.toolkit.getValue();
   // Matmuls get the whole GPU: the chunked FFN's chunks run one after
@@ -64,7 +64,7 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
   // linalg ops become parallel loops with their reductions serial inside.
   std::string matmuls = "func.func(rf-serialize-matmul-foralls),";
   if (bf16)
-    matmuls += "rf-lower-lsh-attention-to-mma,"
+    matmuls += "rf-lower-attention-to-mma,"
                "func.func(rf-lower-matmuls-to-mma),";
   stages.push_back(
       {"loops",

@@ -62,7 +62,7 @@ llvm::SmallVector<reformer::PipelineStage> gpuMappingOnCpuStages(bool bf16) {
     // read bf16-rounded operands, the fused attention runs as an emulation
     // of its blocks.
     for (llvm::StringRef pass :
-         {"rf-lower-matmuls-to-mma", "rf-lower-lsh-attention-to-mma"}) {
+         {"rf-lower-matmuls-to-mma", "rf-lower-attention-to-mma"}) {
       size_t at = stage.passes.find(pass.str());
       if (at != std::string::npos)
         stage.passes.insert(at + pass.size(), "{emulate-on-cpu=1}");
@@ -96,6 +96,13 @@ Compiled::fromSource(const std::string &source,
     return nullptr;
   }
   return fromModule(std::move(module), stages);
+}
+
+std::unique_ptr<Compiled> compileSource(const std::string &source,
+                                        bool gpuKernels) {
+  if (gpuKernels)
+    return Compiled::fromSource(source, gpuMappingOnCpuStages(true));
+  return Compiled::fromSource(source);
 }
 
 void Compiled::call(const std::string &function,

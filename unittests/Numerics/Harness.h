@@ -57,6 +57,12 @@ private:
 llvm::SmallVector<mlir::reformer::PipelineStage>
 gpuMappingOnCpuStages(bool bf16 = false);
 
+/// Compiles `source` through the CPU pipeline or, with `gpuKernels`, the
+/// bf16 GPU pipeline's stages with its tensor-core kernels emulated on the
+/// CPU (gpuMappingOnCpuStages(true)); fails the current test on error.
+std::unique_ptr<Compiled> compileSource(const std::string &source,
+                                        bool gpuKernels);
+
 /// A context with every dialect the pipeline needs.
 std::unique_ptr<mlir::MLIRContext> makeContext();
 

@@ -79,13 +79,9 @@ double checkAgainstReference(const LshCase &c, bool gpuKernel,
       return %o#0, %o#1, %o#2 : {0}, {3}, {4}
     })",
                                      t4, tr, tm, tl, tb, attrs(cfg));
-  auto compiled =
-      gpuKernel ? Compiled::fromSource(source, gpuMappingOnCpuStages(true))
-                : Compiled::fromSource(source);
-  if (!compiled) {
-    ADD_FAILURE() << "compilation failed";
+  auto compiled = compileSource(source, gpuKernel);
+  if (!compiled)
     return -1;
-  }
 
   std::mt19937 rng(1234);
   std::vector<float> qk, v, rot;

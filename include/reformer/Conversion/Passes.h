@@ -37,15 +37,18 @@ struct AttentionLoweringOptions {
   /// Tiles of the LSH counting sort's sequence (1: one serial sort per
   /// batch, head and round).
   int64_t sortTiles = 1;
-  /// Emit LSH attention blocks in a private function tagged with
-  /// kLshAttentionBlockAttrName, for a target pass to re-implement.
-  bool outlineLshAttention = false;
+  /// Emit the blocks of each attention in a private function tagged with
+  /// kLshAttentionBlockAttrName or kLocalAttentionBlockAttrName, for a
+  /// target pass to re-implement.
+  bool outlineAttention = false;
 };
 
-/// The attribute of a function holding one LSH attention's blocks: a
-/// dictionary of the block parameters (see rf-lower-lsh-attention-to-mma).
+/// The attributes of a function holding one LSH (local) attention's blocks:
+/// a dictionary of the block parameters (see rf-lower-attention-to-mma).
 constexpr llvm::StringLiteral kLshAttentionBlockAttrName =
     "reformer.lsh_attention_block";
+constexpr llvm::StringLiteral kLocalAttentionBlockAttrName =
+    "reformer.local_attention_block";
 
 /// Adds every reformer-op lowering to `patterns`.
 void populateReformerToLinalgPatterns(

@@ -38,12 +38,13 @@ def RfConvertReformerToLinalg : Pass<"rf-convert-reformer-to-linalg"> {
            "divisor of its length up to this): histograms and scatters run "
            "in parallel over tiles, one scan per batch, head and round joins "
            "them (the GPU pipeline uses 16)">,
-    Option<"outlineLshAttention", "outline-lsh-attention", "bool", "false",
+    Option<"outlineAttention", "outline-attention", "bool", "false",
            "emit the blocks of each LSH attention without duplicate "
-           "correction in a private function tagged "
-           "`reformer.lsh_attention_block`, called in its place, so that a "
-           "target pass can replace the body (the GPU pipeline's fused "
-           "tensor-core kernel)">,
+           "correction, and of each local attention, in a private function "
+           "tagged `reformer.lsh_attention_block` "
+           "(`reformer.local_attention_block`), called in its place, so "
+           "that a target pass can replace the body (the GPU pipeline's "
+           "fused tensor-core kernel)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -294,29 +295,35 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
   ];
 }
 
-def RfLowerLshAttentionToMma
-    : Pass<"rf-lower-lsh-attention-to-mma", "::mlir::ModuleOp"> {
-  let summary = "Fuse each LSH attention into one bf16 tensor-core kernel";
+def RfLowerAttentionToMma
+    : Pass<"rf-lower-attention-to-mma", "::mlir::ModuleOp"> {
+  let summary = "Fuse each attention into one bf16 tensor-core kernel";
   let description = [{
     Replaces the body of every function tagged
-    `reformer.lsh_attention_block` (the blocks of one LSH attention, outlined
-    by `rf-convert-reformer-to-linalg{outline-lsh-attention=1}`; arguments
-    queries, values, sort permutation, optional key mask, outputs,
-    log-sum-exps) with one `gpu.launch`, FlashAttention-2 style:
+    `reformer.lsh_attention_block` or `reformer.local_attention_block` (the
+    blocks of one attention, outlined by
+    `rf-convert-reformer-to-linalg{outline-attention=1}`) with one
+    `gpu.launch`, FlashAttention-2 style. LSH blocks take the shared
+    query/key rows, values, sort permutation, optional key mask, outputs
+    and log-sum-exps; local blocks take queries, keys (scaled), values,
+    optional key mask and outputs.
 
     - a block per (batch, head, query chunk) with 2·chunk threads, 16 query
       rows per warp; the warp keeps its query rows as bf16 mma fragments;
     - per tile of up to 64 keys of the window (the chunk, its look-back and
-      look-ahead chunks), the block gathers the keys' sorted positions, mask
-      biases and key normalizations, then the normalized key rows and the
-      value rows (transposed) into shared memory as bf16 pairs;
+      look-ahead chunks: wrapping around the sorted sequence for LSH,
+      absent past the sequence's ends for local attention), the block
+      gathers the keys' positions, mask biases and (LSH) key
+      normalizations, then the keys and the values (transposed) into
+      shared memory as bf16 pairs;
     - each warp computes its 16 × tile scores with `nvvm.mma.sync`
-      m16n8k16 (f32 accumulators), applies the causal, self and padding
-      masks, updates its running row maxima and sums (online softmax, row
-      reductions with two `gpu.shuffle xor`), rescales its outputs and adds
-      P·V with `nvvm.mma.sync`, P re-packed from the score registers;
-    - at the end each row's output is divided by its sum and written, with
-      its log-sum-exp, in sorted or sequence order.
+      m16n8k16 (f32 accumulators), applies the causal, self (LSH) and
+      padding masks, updates its running row maxima and sums (online
+      softmax, row reductions with two `gpu.shuffle xor`), rescales its
+      outputs and adds P·V with `nvvm.mma.sync`, P re-packed from the
+      score registers;
+    - at the end each row's output is divided by its sum and written (with
+      its log-sum-exp for LSH), in sorted or sequence order.
 
     Shapes it does not handle (chunks not a multiple of 16 or over 128,
     head dimension not a multiple of 16 or over 128, shared memory over

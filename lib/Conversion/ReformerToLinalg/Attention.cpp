@@ -606,6 +606,46 @@ void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
       });
 }
 
+/// A private function of `args` (buffers) named `<caller>_<kind>_<n>`,
+/// with an empty entry block and the block parameters `params` under
+/// `attrName`: an attention's blocks, outlined for a target pass.
+func::FuncOp createBlockFunction(PatternRewriter &rewriter, Operation *op,
+                                 StringRef kind, ValueRange args,
+                                 StringRef attrName,
+                                 ArrayRef<NamedAttribute> params) {
+  auto module = op->getParentOfType<ModuleOp>();
+  auto caller = op->getParentOfType<func::FuncOp>();
+  std::string prefix =
+      (caller ? caller.getSymName().str() + "_" : std::string()) + kind.str() +
+      "_";
+  std::string name;
+  for (int n = 0;; ++n) {
+    name = prefix + std::to_string(n);
+    if (!module.lookupSymbol(name))
+      break;
+  }
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToEnd(module.getBody());
+  auto type = rewriter.getFunctionType(TypeRange(args), {});
+  auto function = func::FuncOp::create(rewriter, op->getLoc(), name, type);
+  function.setPrivate();
+  function->setAttr(attrName, rewriter.getDictionaryAttr(params));
+  SmallVector<Location> locs(args.size(), op->getLoc());
+  rewriter.createBlock(&function.getBody(), {}, TypeRange(args), locs);
+  return function;
+}
+
+/// The window parameters every outlined attention records.
+SmallVector<NamedAttribute> windowParams(Builder &b, int64_t chunk,
+                                         int64_t before, int64_t after,
+                                         bool causal) {
+  return {b.getNamedAttr("chunk_len", b.getI64IntegerAttr(chunk)),
+          b.getNamedAttr("chunks_before", b.getI64IntegerAttr(before)),
+          b.getNamedAttr("chunks_after", b.getI64IntegerAttr(after)),
+          b.getNamedAttr("causal", b.getBoolAttr(causal)),
+          b.getNamedAttr("masked_score", b.getF64FloatAttr(kMaskedScore))};
+}
+
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
   LowerSortedChunkAttention(MLIRContext *context,
                             const AttentionLoweringOptions &options)
@@ -709,7 +749,7 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     cb.lseElement = lseElementFn;
     if (op.getDuplicateCorrection())
       cb.extraScore = duplicates;
-    if (!options.outlineLshAttention || op.getDuplicateCorrection()) {
+    if (!options.outlineAttention || op.getDuplicateCorrection()) {
       forEachBlockRun(b, in, cb, at, shape[0], shape[1], numChunks);
       rewriter.replaceOp(op, {toTensor(b, out), toTensor(b, lse)});
       return success();
@@ -722,22 +762,17 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     if (mask)
       args.push_back(mask);
     args.append({out, lse});
-    func::FuncOp blocks = createBlockFunction(
-        rewriter, op, args,
-        {rewriter.getNamedAttr("chunk_len", rewriter.getI64IntegerAttr(chunk)),
-         rewriter.getNamedAttr("chunks_before",
-                               rewriter.getI64IntegerAttr(before)),
-         rewriter.getNamedAttr("chunks_after",
-                               rewriter.getI64IntegerAttr(after)),
-         rewriter.getNamedAttr("causal", rewriter.getBoolAttr(op.getCausal())),
-         rewriter.getNamedAttr("sequence_order",
-                               rewriter.getBoolAttr(sequenceOrder)),
-         rewriter.getNamedAttr("masked_score",
-                               rewriter.getF64FloatAttr(kMaskedScore)),
-         rewriter.getNamedAttr("self_score",
-                               rewriter.getF64FloatAttr(kSelfScore)),
-         rewriter.getNamedAttr("key_norm_eps",
-                               rewriter.getF64FloatAttr(kKeyNormEps))});
+    SmallVector<NamedAttribute> params =
+        windowParams(rewriter, chunk, before, after, op.getCausal());
+    params.append({rewriter.getNamedAttr("sequence_order",
+                                         rewriter.getBoolAttr(sequenceOrder)),
+                   rewriter.getNamedAttr("self_score",
+                                         rewriter.getF64FloatAttr(kSelfScore)),
+                   rewriter.getNamedAttr(
+                       "key_norm_eps", rewriter.getF64FloatAttr(kKeyNormEps))});
+    func::FuncOp blocks =
+        createBlockFunction(rewriter, op, "lsh_attention", args,
+                            kLshAttentionBlockAttrName, params);
     func::CallOp::create(b, blocks, args);
     Value result = out, resultLse = lse;
     {
@@ -759,35 +794,6 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
     }
     rewriter.replaceOp(op, {toTensor(b, result), toTensor(b, resultLse)});
     return success();
-  }
-
-private:
-  /// A private function of `args` (buffers), with an empty entry block and
-  /// the block parameters `params` under kLshAttentionBlockAttrName.
-  static func::FuncOp createBlockFunction(PatternRewriter &rewriter,
-                                          Operation *op, ValueRange args,
-                                          ArrayRef<NamedAttribute> params) {
-    auto module = op->getParentOfType<ModuleOp>();
-    auto caller = op->getParentOfType<func::FuncOp>();
-    std::string prefix =
-        (caller ? caller.getSymName().str() + "_" : std::string()) +
-        "lsh_attention_";
-    std::string name;
-    for (int n = 0;; ++n) {
-      name = prefix + std::to_string(n);
-      if (!module.lookupSymbol(name))
-        break;
-    }
-    OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPointToEnd(module.getBody());
-    auto type = rewriter.getFunctionType(TypeRange(args), {});
-    auto function = func::FuncOp::create(rewriter, op->getLoc(), name, type);
-    function.setPrivate();
-    function->setAttr(kLshAttentionBlockAttrName,
-                      rewriter.getDictionaryAttr(params));
-    SmallVector<Location> locs(args.size(), op->getLoc());
-    rewriter.createBlock(&function.getBody(), {}, TypeRange(args), locs);
-    return function;
   }
 };
 
@@ -846,8 +852,37 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     cb.queryPosition = queryPositionFn;
     cb.keyPosition = keyPositionFn;
     cb.outputRow = outputRowFn;
-    forEachBlockRun(b, in, cb, at, s[0], s[1], numChunks);
-    rewriter.replaceOp(op, toTensor(b, out));
+    if (!options.outlineAttention) {
+      forEachBlockRun(b, in, cb, at, s[0], s[1], numChunks);
+      rewriter.replaceOp(op, toTensor(b, out));
+      return success();
+    }
+
+    // The blocks in a private function of the buffers, as for LSH.
+    SmallVector<Value> args = {in.queries, in.keys, in.values};
+    if (in.mask)
+      args.push_back(in.mask);
+    args.push_back(out);
+    func::FuncOp blocks = createBlockFunction(
+        rewriter, op, "local_attention", args, kLocalAttentionBlockAttrName,
+        windowParams(rewriter, chunk, before, after, op.getCausal()));
+    func::CallOp::create(b, blocks, args);
+    Value result = out;
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      Block &entry = blocks.getBody().front();
+      rewriter.setInsertionPointToStart(&entry);
+      ImplicitLocOpBuilder fb(op.getLoc(), rewriter);
+      ValueRange params = entry.getArguments();
+      in.queries = params[0];
+      in.keys = params[1];
+      in.values = params[2];
+      in.mask = in.mask ? params[3] : Value();
+      out = params.back();
+      forEachBlockRun(fb, in, cb, at, s[0], s[1], numChunks);
+      func::ReturnOp::create(fb);
+    }
+    rewriter.replaceOp(op, toTensor(b, result));
     return success();
   }
 };

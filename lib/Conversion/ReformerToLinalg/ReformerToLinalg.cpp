@@ -65,7 +65,7 @@ struct RfConvertReformerToLinalgPass
       return invalid("sort-tiles", sortTiles, "1 or more");
     populateReformerToLinalgPatterns(patterns,
                                      {maxBlockRun, vectorLanes, gradBlockRun,
-                                      sortTiles, outlineLshAttention});
+                                      sortTiles, outlineAttention});
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -1,6 +1,6 @@
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg="max-block-run=1 vector-lanes=4 grad-block-run=2 sort-tiles=4" --split-input-file --verify-diagnostics --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=RUN1
-// RUN: reformer-opt %s --rf-convert-reformer-to-linalg="outline-lsh-attention=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=OUTLINE
+// RUN: reformer-opt %s --rf-convert-reformer-to-linalg="outline-attention=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=OUTLINE
 // RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="vector-lanes=3" --split-input-file 2>&1 | FileCheck %s --check-prefix=LANES
 // LANES: error: rf-convert-reformer-to-linalg: vector-lanes must be a power of two from 1 to 64, got 3
 // RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="sort-tiles=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=TILES
@@ -101,10 +101,10 @@ func.func @lsh(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<
 
 // -----
 
-// With outline-lsh-attention=1 the blocks of an LSH attention are a private
-// function of its buffers, tagged with their parameters and called in their
-// place (the GPU pipeline replaces its body with the fused kernel); with
-// duplicate correction they stay inline.
+// With outline-attention=1 the blocks of an LSH or local attention are a
+// private function of its buffers, tagged with their parameters and called
+// in their place (the GPU pipeline replaces its body with the fused
+// kernel); LSH attention with duplicate correction stays inline.
 // OUTLINE-LABEL: func.func @lsh_outlined
 // OUTLINE: call @[[BLOCKS:lsh_outlined_lsh_attention_[0-9]+]](%{{.*}}) : (memref<1x2x64x16xf32>, memref<1x2x64x16xf32>, memref<1x2x2x64xi32>, memref<1x64xi1>, memref<1x2x2x64x16xf32>, memref<1x2x2x64xf32>) -> ()
 // OUTLINE-LABEL: func.func @lsh_duplicates
@@ -121,6 +121,18 @@ func.func @lsh_outlined(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>, %
 func.func @lsh_duplicates(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
   %o = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, duplicate_correction, seed = 1 : i64}
       : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32>
+  return %o : tensor<1x2x64x16xf32>
+}
+
+// -----
+
+// OUTLINE-LABEL: func.func @local_outlined
+// OUTLINE: call @[[LOCAL:local_outlined_local_attention_[0-9]+]](%{{.*}}) : (memref<1x2x64x16xf32>, memref<1x2x64x16xf32>, memref<1x2x64x16xf32>, memref<1x2x64x16xf32>) -> ()
+// OUTLINE: func.func private @[[LOCAL]]({{.*}}) attributes {reformer.local_attention_block = {causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64, chunks_before = 1 : i64, masked_score = -1.000000e+09 : f64}}
+// OUTLINE: scf.parallel
+func.func @local_outlined(%q: tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32> {
+  %o = reformer.local_attention %q, %q, %q {chunk_len = 16 : i64, chunks_before = 1 : i64, chunks_after = 0 : i64, causal}
+      : (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) -> tensor<1x2x64x16xf32>
   return %o : tensor<1x2x64x16xf32>
 }
 

@@ -1,5 +1,5 @@
-// RUN: reformer-opt %s --split-input-file --rf-lower-lsh-attention-to-mma | FileCheck %s
-// RUN: reformer-opt %s --split-input-file --rf-lower-lsh-attention-to-mma=emulate-on-cpu=1 | FileCheck %s --check-prefix=EMU
+// RUN: reformer-opt %s --split-input-file --rf-lower-attention-to-mma | FileCheck %s
+// RUN: reformer-opt %s --split-input-file --rf-lower-attention-to-mma=emulate-on-cpu=1 | FileCheck %s --check-prefix=EMU
 
 // Chunks of 16 (one warp of 32 threads per block), head dimension 16, two
 // rounds of 32 positions: 4 query chunks per (batch, head). The window (the
@@ -88,5 +88,38 @@ func.func private @small_chunks(%q: memref<1x1x32x16xf32>,
 // CHECK-LABEL: func.func @untagged
 // CHECK-NEXT: return
 func.func @untagged(%q: memref<1x1x32x16xf32>) {
+  return
+}
+
+// -----
+
+// Local attention: queries, separate (already scaled) keys, values and
+// outputs; positions in order, keys of chunks past the sequence's ends
+// absent (position -1, read as row 0, score -inf), no key normalization,
+// no self mask, no log-sum-exps. Two query chunks of 16.
+// CHECK-LABEL: func.func private @local
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c2{{.*}}, {{.*}} = %c2{{.*}}, {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{[^)]*}} = %c32,
+// CHECK-NOT: memref.load %arg2[
+// CHECK-NOT: math.rsqrt
+// CHECK-DAG: arith.cmpi sge
+// CHECK-DAG: arith.cmpi slt
+// CHECK: arith.select {{.*}} : f32
+// CHECK: arith.maxsi
+// CHECK: memref.load %arg1[
+// CHECK: memref.load %arg2[
+// CHECK-COUNT-2: nvvm.mma.sync
+// CHECK-NOT: arith.cmpi eq
+// CHECK: arith.cmpi sgt
+// CHECK-COUNT-2: nvvm.mma.sync
+// Each thread writes 2 rows x 2 columns of 2 outputs, and no log-sum-exp.
+// CHECK-COUNT-8: memref.store %{{.*}}, %arg3[
+// CHECK-NOT: memref.store
+// CHECK: gpu.terminator
+func.func private @local(%q: memref<1x2x32x16xf32>, %k: memref<1x2x32x16xf32>,
+                         %v: memref<1x2x32x16xf32>,
+                         %out: memref<1x2x32x16xf32>)
+    attributes {reformer.local_attention_block = {
+        causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64,
+        chunks_before = 1 : i64, masked_score = -1.0e9 : f64}} {
   return
 }

@@ -1,14 +1,15 @@
-//===- LowerLshAttentionToMma.cpp - rf-lower-lsh-attention-to-mma ---------===//
+//===- LowerAttentionToMma.cpp - The rf-lower-attention-to-mma pass -------===//
 //
 // Replaces the body of each function tagged `reformer.lsh_attention_block`
-// (the blocks of one LSH attention, outlined by rf-convert-reformer-to-linalg)
-// with one fused kernel, FlashAttention-2 style: a GPU block per (batch,
-// head, query chunk), 16 query rows per warp. Per tile of keys of the
-// window the block gathers the sorted key rows (normalized) and value rows
-// into shared memory as bf16; each warp computes its scores with mma.sync,
-// masks them, keeps a running row maximum and sum (online softmax) and adds
-// P·V with mma.sync, P re-packed from the score registers. No score leaves
-// the registers; outputs and log-sum-exps are written once at the end.
+// or `reformer.local_attention_block` (the blocks of one attention, outlined
+// by rf-convert-reformer-to-linalg) with one fused kernel, FlashAttention-2
+// style: a GPU block per (batch, head, query chunk), 16 query rows per
+// warp. Per tile of keys of the window the block gathers the key rows
+// (normalized for LSH) and value rows into shared memory as bf16; each
+// warp computes its scores with mma.sync, masks them, keeps a running row
+// maximum and sum (online softmax) and adds P·V with mma.sync, P re-packed
+// from the score registers. No score leaves the registers; outputs (and
+// log-sum-exps) are written once at the end.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,7 +30,7 @@
 #include <limits>
 
 namespace mlir::reformer {
-#define GEN_PASS_DEF_RFLOWERLSHATTENTIONTOMMA
+#define GEN_PASS_DEF_RFLOWERATTENTIONTOMMA
 #include "reformer/Conversion/Passes.h.inc"
 } // namespace mlir::reformer
 
@@ -44,12 +45,15 @@ constexpr int64_t kWarpSize = 32, kRowsPerWarp = 16, kMaxKeyTile = 64;
 constexpr int64_t kPadWords = 4;
 constexpr int64_t kSharedLimitBytes = 48 * 1024;
 
-/// One LSH attention's shape and semantics, from the function's arguments
-/// and attribute.
+/// One attention's shape and semantics, from the function's arguments and
+/// attribute. LSH blocks read sorted positions (`perm`), wrap around the
+/// sorted sequence, normalize the shared query/key rows into keys, mask
+/// each query's own key and write log-sum-exps; local blocks read
+/// positions in order, with keys absent past the sequence's ends.
 struct Blocks {
-  Value queries, values, perm, mask, out, lse;
+  Value queries, keys, values, perm, mask, out, lse;
   int64_t batch, heads, rounds, len, dim, chunk, before, after;
-  bool causal, sequenceOrder;
+  bool local, causal, sequenceOrder;
   double maskedScore, selfScore, keyNormEps;
 
   int64_t numChunks() const { return rounds * len / chunk; }
@@ -74,20 +78,36 @@ bool hasStaticStrides(Value value) {
 /// The blocks of `function`, or nullopt when the kernel does not apply
 /// (the loop body stays).
 std::optional<Blocks> matchBlocks(func::FuncOp function) {
+  Blocks k;
   auto params =
       function->getAttrOfType<DictionaryAttr>(kLshAttentionBlockAttrName);
+  k.local = !params;
+  if (k.local)
+    params =
+        function->getAttrOfType<DictionaryAttr>(kLocalAttentionBlockAttrName);
   if (!params || function.isExternal())
     return std::nullopt;
   auto args = function.getArguments();
-  if (args.size() != 5 && args.size() != 6)
-    return std::nullopt;
-  Blocks k;
-  k.queries = args[0];
-  k.values = args[1];
-  k.perm = args[2];
-  k.mask = args.size() == 6 ? args[3] : Value();
-  k.out = args[args.size() - 2];
-  k.lse = args.back();
+  if (!k.local) {
+    // Queries (also the keys), values, permutation, mask?, outputs, lse.
+    if (args.size() != 5 && args.size() != 6)
+      return std::nullopt;
+    k.queries = k.keys = args[0];
+    k.values = args[1];
+    k.perm = args[2];
+    k.mask = args.size() == 6 ? args[3] : Value();
+    k.out = args[args.size() - 2];
+    k.lse = args.back();
+  } else {
+    // Queries, keys, values, mask?, outputs.
+    if (args.size() != 4 && args.size() != 5)
+      return std::nullopt;
+    k.queries = args[0];
+    k.keys = args[1];
+    k.values = args[2];
+    k.mask = args.size() == 5 ? args[3] : Value();
+    k.out = args.back();
+  }
   auto integer = [&](StringRef name, int64_t &value) {
     auto attr = params.getAs<IntegerAttr>(name);
     value = attr ? attr.getInt() : -1;
@@ -105,23 +125,49 @@ std::optional<Blocks> matchBlocks(func::FuncOp function) {
   };
   if (!integer("chunk_len", k.chunk) || !integer("chunks_before", k.before) ||
       !integer("chunks_after", k.after) || !flag("causal", k.causal) ||
-      !flag("sequence_order", k.sequenceOrder) ||
-      !real("masked_score", k.maskedScore) ||
-      !real("self_score", k.selfScore) || !real("key_norm_eps", k.keyNormEps))
+      !real("masked_score", k.maskedScore))
+    return std::nullopt;
+  k.sequenceOrder = true;
+  if (!k.local &&
+      (!flag("sequence_order", k.sequenceOrder) ||
+       !real("self_score", k.selfScore) || !real("key_norm_eps", k.keyNormEps)))
     return std::nullopt;
   for (Value arg : args)
     if (!hasStaticStrides(arg))
       return std::nullopt;
   auto qType = cast<MemRefType>(k.queries.getType());
-  auto permType = cast<MemRefType>(k.perm.getType());
-  if (qType.getRank() != 4 || permType.getRank() != 4 ||
-      !permType.getElementType().isInteger(32))
+  if (qType.getRank() != 4)
     return std::nullopt;
   k.batch = qType.getDimSize(0);
   k.heads = qType.getDimSize(1);
   k.len = qType.getDimSize(2);
   k.dim = qType.getDimSize(3);
-  k.rounds = permType.getDimSize(2);
+  k.rounds = 1;
+  if (!k.local) {
+    auto permType = cast<MemRefType>(k.perm.getType());
+    if (permType.getRank() != 4 || !permType.getElementType().isInteger(32))
+      return std::nullopt;
+    k.rounds = permType.getDimSize(2);
+  }
+  // The shapes the op verifiers guarantee, checked again: a hand-written
+  // tagged function must not become out-of-bounds accesses.
+  auto shaped = [](Value v, ArrayRef<int64_t> shape, Type element = {}) {
+    auto type = cast<MemRefType>(v.getType());
+    return type.getShape() == shape &&
+           (!element || type.getElementType() == element);
+  };
+  Builder types(function.getContext());
+  SmallVector<int64_t> rows = {k.batch, k.heads, k.len, k.dim};
+  SmallVector<int64_t> outShape = rows;
+  if (!k.local)
+    outShape.insert(outShape.begin() + 2, k.rounds);
+  if (!shaped(k.keys, rows) || !shaped(k.values, rows) ||
+      !shaped(k.out, outShape) ||
+      (k.mask && !shaped(k.mask, {k.batch, k.len}, types.getI1Type())) ||
+      (k.perm && !shaped(k.perm, {k.batch, k.heads, k.rounds, k.len})) ||
+      (k.lse &&
+       !shaped(k.lse, {k.batch, k.heads, k.rounds, k.len}, types.getF32Type())))
+    return std::nullopt;
   auto isFloat = [](Value v) {
     Type t = cast<MemRefType>(v.getType()).getElementType();
     return t.isF32() || t.isBF16();
@@ -132,7 +178,7 @@ std::optional<Blocks> matchBlocks(func::FuncOp function) {
   if (k.chunk % kRowsPerWarp != 0 || k.chunk > 128 ||
       k.chunk % k.keyTile() != 0 || k.dim % 16 != 0 || k.dim > 128 ||
       (k.rounds * k.len) % k.chunk != 0 || !isFloat(k.queries) ||
-      !isFloat(k.values) || !isFloat(k.out) ||
+      !isFloat(k.keys) || !isFloat(k.values) || !isFloat(k.out) ||
       k.sharedBytes() > kSharedLimitBytes)
     return std::nullopt;
   return k;
@@ -163,8 +209,11 @@ public:
     // The chunk's query positions, then each warp's rows and fragments.
     Value t = L.rem(tid, c);
     Value slot = L.add(L.mul(qc, c), t);
-    L.store(L.load(k.perm, {bb, h, L.div(slot, k.len), L.rem(slot, k.len)}),
-            qposTile, {t}, L.lessThan(tid, c));
+    Value position =
+        k.local
+            ? L.toI32(slot)
+            : L.load(k.perm, {bb, h, L.div(slot, k.len), L.rem(slot, k.len)});
+    L.store(position, qposTile, {t}, L.lessThan(tid, c));
     L.barrier();
     for (int64_t r = 0; r < 2; ++r) {
       rows[r] = L.add(L.mul(warp, kRowsPerWarp), L.add(group, 8 * r));
@@ -233,31 +282,58 @@ private:
     Value u = L.rem(tid, kt);
     Value inWindow = L.add(L.mul(tile, kt), u);
     Value kc = L.sub(L.add(qc, L.div(inWindow, c)), L.index(k.before));
-    Value slot =
-        L.add(L.mul(L.positiveMod(kc, k.numChunks()), c), L.rem(inWindow, c));
-    Value pos = L.load(k.perm, {bb, h, L.div(slot, k.len), L.rem(slot, k.len)});
-    Value row = L.toIndex(pos);
+    Value pos, row, exists;
+    if (!k.local) {
+      // The sorted sequence wraps around: every key exists.
+      Value slot =
+          L.add(L.mul(L.positiveMod(kc, k.numChunks()), c), L.rem(inWindow, c));
+      pos = L.load(k.perm, {bb, h, L.div(slot, k.len), L.rem(slot, k.len)});
+      row = L.toIndex(pos);
+    } else {
+      // Chunks past the sequence's ends have no keys: position -1.
+      exists = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, kc,
+                                L.index(0)),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, kc,
+                                L.index(k.numChunks())));
+      row = arith::SelectOp::create(
+          b, loc, exists, L.add(L.mul(kc, c), L.rem(inWindow, c)), L.index(0));
+      pos = arith::SelectOp::create(b, loc, exists, L.toI32(row), L.i32(-1));
+    }
     Value bias = L.f32(0);
     if (k.mask)
       bias = arith::SelectOp::create(b, loc, L.load(k.mask, {bb, row}), bias,
                                      L.f32(k.maskedScore));
-    // The key is the row scaled by 1/sqrt(mean(x²) + eps)/sqrt(d).
-    auto sumSq = scf::ForOp::create(
-        b, loc, arith::ConstantIndexOp::create(b, loc, 0),
-        arith::ConstantIndexOp::create(b, loc, d),
-        arith::ConstantIndexOp::create(b, loc, 1), ValueRange{L.f32(0)});
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(sumSq.getBody());
-      Value x = loadF32(k.queries, {bb, h, row, sumSq.getInductionVar()});
-      scf::YieldOp::create(b, loc,
-                           fadd(sumSq.getRegionIterArgs()[0], fmul(x, x)));
+    if (exists)
+      bias = arith::SelectOp::create(
+          b, loc, exists, bias,
+          L.f32(-std::numeric_limits<double>::infinity()));
+    Value scale = L.f32(1);
+    if (!k.local) {
+      // The key is the row scaled by 1/sqrt(mean(x²) + eps)/sqrt(d).
+      auto sumSq = scf::ForOp::create(
+          b, loc, arith::ConstantIndexOp::create(b, loc, 0),
+          arith::ConstantIndexOp::create(b, loc, d),
+          arith::ConstantIndexOp::create(b, loc, 1), ValueRange{L.f32(0)});
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(sumSq.getBody());
+        Value x = loadF32(k.keys, {bb, h, row, sumSq.getInductionVar()});
+        scf::YieldOp::create(b, loc,
+                             fadd(sumSq.getRegionIterArgs()[0], fmul(x, x)));
+      }
+      Value meanSq = fmul(sumSq.getResult(0), L.f32(1.0 / double(d)));
+      scale =
+          fmul(math::RsqrtOp::create(b, loc, fadd(meanSq, L.f32(k.keyNormEps))),
+               L.f32(1.0 / std::sqrt(double(d))));
     }
-    Value meanSq = fmul(sumSq.getResult(0), L.f32(1.0 / double(d)));
-    Value scale =
-        fmul(math::RsqrtOp::create(b, loc, fadd(meanSq, L.f32(k.keyNormEps))),
-             L.f32(1.0 / std::sqrt(double(d))));
     Value first = L.lessThan(tid, kt);
+    // Absent keys (position -1) read row 0: their scores are -inf.
+    auto keyRowAt = [&](Value key) {
+      return L.toIndex(
+          arith::MaxSIOp::create(b, loc, L.load(kposTile, {key}), L.i32(0)));
+    };
     L.store(pos, kposTile, {u}, first);
     L.store(bias, kbiasTile, {u}, first);
     L.store(scale, kscaleTile, {u}, first);
@@ -266,20 +342,20 @@ private:
     for (int64_t i = 0; i < kt * d / 2 / n; ++i) {
       Value word = L.add(tid, i * n);
       Value key = L.div(word, d / 2), pair = L.rem(word, d / 2);
-      Value keyRow = L.toIndex(L.load(kposTile, {key}));
+      Value keyRow = keyRowAt(key);
       Value s = L.load(kscaleTile, {key});
       Value col = L.mul(pair, 2);
-      L.store(L.packBf16(
-                  fmul(loadF32(k.queries, {bb, h, keyRow, col}), s),
-                  fmul(loadF32(k.queries, {bb, h, keyRow, L.add(col, 1)}), s)),
-              kTile, {key, pair});
+      L.store(
+          L.packBf16(fmul(loadF32(k.keys, {bb, h, keyRow, col}), s),
+                     fmul(loadF32(k.keys, {bb, h, keyRow, L.add(col, 1)}), s)),
+          kTile, {key, pair});
     }
     for (int64_t i = 0; i < d * kt / 2 / n; ++i) {
       Value word = L.add(tid, i * n);
       Value e = L.rem(word, d), pair = L.div(word, d);
       Value key0 = L.mul(pair, 2);
-      Value row0 = L.toIndex(L.load(kposTile, {key0}));
-      Value row1 = L.toIndex(L.load(kposTile, {L.add(key0, 1)}));
+      Value row0 = keyRowAt(key0);
+      Value row1 = keyRowAt(L.add(key0, 1));
       L.store(L.packBf16(loadF32(k.values, {bb, h, row0, e}),
                          loadF32(k.values, {bb, h, row1, e})),
               vTile, {e, pair});
@@ -323,7 +399,8 @@ private:
         };
         if (k.causal)
           addIf(arith::CmpIPredicate::sgt, k.maskedScore);
-        addIf(arith::CmpIPredicate::eq, k.selfScore);
+        if (!k.local)
+          addIf(arith::CmpIPredicate::eq, k.selfScore);
         s[nt][v] = x;
         tileMax[v / 2] = fmax(tileMax[v / 2], x);
       }
@@ -388,9 +465,10 @@ private:
       Value inv = arith::DivFOp::create(b, loc, L.f32(1), l);
       Value lse = fadd(state[outValues + r], math::LogOp::create(b, loc, l));
       Value slot = L.add(L.mul(qc, k.chunk), rows[r]);
-      SmallVector<Value> at = {bb, h, L.div(slot, k.len),
-                               k.sequenceOrder ? L.toIndex(qpos[r])
-                                               : L.rem(slot, k.len)};
+      SmallVector<Value> at = {bb, h};
+      if (!k.local) // [B, H, R, L, D]
+        at.push_back(L.div(slot, k.len));
+      at.push_back(k.sequenceOrder ? L.toIndex(qpos[r]) : L.rem(slot, k.len));
       for (int64_t nd = 0; nd < d / 8; ++nd)
         for (int64_t half = 0; half < 2; ++half) {
           Value x = fmul(state[4 * nd + 2 * r + half], inv);
@@ -400,6 +478,8 @@ private:
           indices.push_back(L.add(L.mul(inGroup, 2), 8 * nd + half));
           L.store(x, k.out, indices);
         }
+      if (!k.lse)
+        continue;
       Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                            inGroup, L.index(0));
       L.store(lse, k.lse, at, leader);
@@ -487,15 +567,15 @@ void lowerBlocks(func::FuncOp function, const Blocks &k, bool emulate) {
   func::ReturnOp::create(b, loc);
 }
 
-struct RfLowerLshAttentionToMmaPass
-    : reformer::impl::RfLowerLshAttentionToMmaBase<
-          RfLowerLshAttentionToMmaPass> {
+struct RfLowerAttentionToMmaPass
+    : reformer::impl::RfLowerAttentionToMmaBase<RfLowerAttentionToMmaPass> {
   using Base::Base;
 
   void runOnOperation() override {
     SmallVector<func::FuncOp> functions;
     getOperation().walk([&](func::FuncOp f) {
-      if (f->hasAttr(kLshAttentionBlockAttrName))
+      if (f->hasAttr(kLshAttentionBlockAttrName) ||
+          f->hasAttr(kLocalAttentionBlockAttrName))
         functions.push_back(f);
     });
     for (func::FuncOp function : functions)
