@@ -4,9 +4,9 @@
 // its training step (rf-derive-training-step) into a CPU library, then runs
 // the training loop of the runtime on it: byte files such as enwik8, the
 // paper's duplication task, or images as pixel sequences. The library is
-// cached in the output directory and reused while the model and options
-// are unchanged; `--resume` continues a run bit for bit (on the CPU; the
-// GPU's atomic gradient adds agree only to rounding).
+// cached in the output directory and reused while the model, the options
+// and the compiler are unchanged; `--resume` continues a run bit for bit (on
+// the CPU; the GPU's atomic gradient adds agree only to rounding).
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +20,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -33,6 +34,19 @@ using namespace mlir;
 using namespace mlir::reformer;
 namespace cl = llvm::cl;
 namespace rt = ::reformer::runtime;
+
+/// A hash of this executable (its passes are linked in) and of the LLVM
+/// version: a rebuilt compiler must not reuse a step the old one compiled.
+static std::string compilerIdentity() {
+  static int anchor;
+  std::string self = llvm::sys::fs::getMainExecutable(nullptr, &anchor);
+  auto bytes = llvm::MemoryBuffer::getFile(self, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  std::string identity = LLVM_VERSION_STRING;
+  if (bytes)
+    identity += "-" + llvm::utohexstr(llvm::xxh3_64bits((*bytes)->getBuffer()));
+  return identity;
+}
 
 static cl::opt<std::string>
     configPath(cl::Positional, cl::desc("[model config .json]"), cl::init(""));
@@ -179,6 +193,7 @@ static LogicalResult compileModel(const ModelConfig &config,
   os << "parallel=" << bool(parallel) << " device=" << device;
   if (device == "cuda")
     os << " matmul-precision=" << gpuMatmulPrecision;
+  os << " compiler=" << compilerIdentity();
   std::string key = llvm::utohexstr(llvm::xxh3_64bits(text));
   library = outDir + "/model.so";
   std::string keyPath = outDir + "/model.key";
