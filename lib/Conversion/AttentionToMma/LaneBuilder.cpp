@@ -7,7 +7,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -168,15 +167,8 @@ Value LaneBuilder::shuffleXor(Value value, int64_t laneMask) {
 }
 
 Value LaneBuilder::packBf16(Value low, Value high) {
-  if (!emulated()) {
-    // One cvt.rn.bf16x2.f32 (arith.truncf would become integer code).
-    Value pair = NVVM::ConvertF32x2ToBF16x2Op::create(
-        b, loc, VectorType::get({2}, b.getBF16Type()), high, low,
-        /*random_bits=*/Value(), NVVM::FPRoundingMode::RN);
-    Value word = vector::BitCastOp::create(
-        b, loc, VectorType::get({1}, b.getI32Type()), pair);
-    return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
-  }
+  if (!emulated())
+    return packBf16Pair(b, loc, low, high);
   // Round to nearest even on the bit pattern (finite values).
   auto bits = [&](Value x) -> Value {
     Value word =
@@ -278,23 +270,9 @@ StringRef LaneBuilder::mmaEmulation() {
 
 SmallVector<Value, 4>
 LaneBuilder::mma(ArrayRef<Value> a, ArrayRef<Value> bWords, ArrayRef<Value> c) {
+  if (!emulated())
+    return createMmaSyncBf16(b, loc, a, bWords, c);
   SmallVector<Value, 4> d;
-  if (!emulated()) {
-    MLIRContext *context = b.getContext();
-    Type f32Type = b.getF32Type();
-    auto resultType = LLVM::LLVMStructType::getLiteral(
-        context, {f32Type, f32Type, f32Type, f32Type});
-    Value result = NVVM::MmaOp::create(
-        b, loc, resultType, a, bWords, c, ArrayRef<int64_t>{16, 8, 16},
-        std::nullopt, std::nullopt,
-        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
-                                      NVVM::MMATypes::bf16},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    for (int64_t v = 0; v < 4; ++v)
-      d.push_back(LLVM::ExtractValueOp::create(b, loc, result, v));
-    return d;
-  }
   StringRef callee = mmaEmulation();
   SmallVector<Value> operands(a);
   operands.append(bWords.begin(), bWords.end());

@@ -309,7 +309,8 @@ private:
       bias = arith::SelectOp::create(
           b, loc, exists, bias,
           L.f32(-std::numeric_limits<double>::infinity()));
-    Value scale = L.f32(1);
+    // Local keys arrive scaled; LSH keys are normalized rows.
+    Value scale;
     if (!k.local) {
       // The key is the row scaled by 1/sqrt(mean(x²) + eps)/sqrt(d).
       auto sumSq = scf::ForOp::create(
@@ -336,19 +337,21 @@ private:
     };
     L.store(pos, kposTile, {u}, first);
     L.store(bias, kbiasTile, {u}, first);
-    L.store(scale, kscaleTile, {u}, first);
+    if (scale)
+      L.store(scale, kscaleTile, {u}, first);
     L.barrier();
 
     for (int64_t i = 0; i < kt * d / 2 / n; ++i) {
       Value word = L.add(tid, i * n);
       Value key = L.div(word, d / 2), pair = L.rem(word, d / 2);
       Value keyRow = keyRowAt(key);
-      Value s = L.load(kscaleTile, {key});
+      Value s = scale ? L.load(kscaleTile, {key}) : Value();
+      auto keyAt = [&](Value col) {
+        Value x = loadF32(k.keys, {bb, h, keyRow, col});
+        return s ? fmul(x, s) : x;
+      };
       Value col = L.mul(pair, 2);
-      L.store(
-          L.packBf16(fmul(loadF32(k.keys, {bb, h, keyRow, col}), s),
-                     fmul(loadF32(k.keys, {bb, h, keyRow, L.add(col, 1)}), s)),
-          kTile, {key, pair});
+      L.store(L.packBf16(keyAt(col), keyAt(L.add(col, 1))), kTile, {key, pair});
     }
     for (int64_t i = 0; i < d * kt / 2 / n; ++i) {
       Value word = L.add(tid, i * n);

@@ -139,19 +139,6 @@ private:
         arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0)));
   }
 
-  /// Two f32 rounded to bf16 and packed in one 32-bit word, `low` in the
-  /// low half (the order of a fragment register's pair).
-  Value packBf16(Value low, Value high) {
-    // One cvt.rn.bf16x2.f32: arith.truncf pairs would be expanded into
-    // integer rounding code by rf-expand-bf16.
-    Value pair = NVVM::ConvertF32x2ToBF16x2Op::create(
-        b, loc, VectorType::get({2}, b.getBF16Type()), high, low,
-        /*random_bits=*/Value(), NVVM::FPRoundingMode::RN);
-    Value word = vector::BitCastOp::create(
-        b, loc, VectorType::get({1}, b.getI32Type()), pair);
-    return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
-  }
-
   /// Copies A[rows of the block, kBase..+32) and B[kBase..+32, columns of
   /// the block) into shared memory as bf16 pairs of consecutive k, one
   /// 32-bit word per pair; consecutive threads read consecutive elements
@@ -169,8 +156,9 @@ private:
       auto element = [&](int64_t dk) {
         return loadOrZero(a, global, add(aK, dk), m, k, m % kTileM == 0, kFits);
       };
-      memref::StoreOp::create(b, loc, packBf16(element(0), element(1)), aTile,
-                              ValueRange{row, aPair});
+      memref::StoreOp::create(
+          b, loc, reformer::packBf16Pair(b, loc, element(0), element(1)), aTile,
+          ValueRange{row, aPair});
     }
     // Word tid + 128 i of the transposed tile: column-major over k pairs,
     // so a warp reads 32 consecutive columns of one row of B.
@@ -184,8 +172,9 @@ private:
         return loadOrZero(bMat, add(kk, dk), global, k, n, kFits,
                           n % kTileN == 0);
       };
-      memref::StoreOp::create(b, loc, packBf16(element(0), element(1)), bTile,
-                              ValueRange{bCol, pair});
+      memref::StoreOp::create(
+          b, loc, reformer::packBf16Pair(b, loc, element(0), element(1)), bTile,
+          ValueRange{bCol, pair});
     }
   }
 
@@ -223,22 +212,13 @@ private:
         bFrags[fn].push_back(loadPair(bTile, add(add(warpCol, fn * kMmaN), col),
                                       add(kIndex, kk)));
       }
-    Type f32 = b.getF32Type();
-    auto resultType =
-        LLVM::LLVMStructType::getLiteral(context, {f32, f32, f32, f32});
     for (int64_t fm = 0; fm < kFragsM; ++fm)
       for (int64_t fn = 0; fn < kFragsN; ++fn) {
         MutableArrayRef<Value> acc =
             MutableArrayRef<Value>(accs).slice((fm * kFragsN + fn) * 4, 4);
-        Value d = NVVM::MmaOp::create(
-            b, loc, resultType, aFrags[fm], bFrags[fn], acc,
-            ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK}, std::nullopt, std::nullopt,
-            std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
-                                          NVVM::MMATypes::bf16},
-            std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                           NVVM::MMALayout::col});
-        for (int64_t v = 0; v < 4; ++v)
-          acc[v] = LLVM::ExtractValueOp::create(b, loc, d, v);
+        SmallVector<Value, 4> d =
+            reformer::createMmaSyncBf16(b, loc, aFrags[fm], bFrags[fn], acc);
+        llvm::copy(d, acc.begin());
       }
   }
 
