@@ -16,7 +16,7 @@ default /usr/local/cuda); it stops with the reason where there is none.
    with bf16 tensor-core matmuls and with f32 matmuls: tokens/s (kernels only, and with the copies of inputs and parameters)
    and the peak of the device memory pool.
 4. LSH attention forward and backward alone, ours in bf16 (the fused
-   tensor-core forward) and f32 (loop kernels), against PyTorch's
+   tensor-core forward and gradient) and f32 (loop kernels), against PyTorch's
    scaled_dot_product_attention (causal, fp32 and bf16) at the same L, when
    PyTorch with CUDA is installed (pip install torch).
 5. One dense matmul of the FFN's shape (16384 x 1024 . 1024 x 4096), ours
@@ -257,8 +257,8 @@ def main():
 
         # 4. Attention alone against PyTorch SDPA (enwik8-style shapes).
         heads, dim, hashes, chunk = 8, 128, 2, 128
-        # bf16: the fused tensor-core forward; f32: the loop kernels, the
-        # baseline it replaces.
+        # bf16: the fused tensor-core forward and gradient; f32: the loop
+        # kernels, the baseline they replace.
         lines += ["", "| L | ours bf16 fwd / fwd+bwd (ms) | ours f32 fwd / "
                   "fwd+bwd (ms) | SDPA fp32 fwd / fwd+bwd (ms) | SDPA bf16 "
                   "fwd / fwd+bwd (ms) |",

@@ -37,6 +37,9 @@ struct LshGradCase {
   reference::LshConfig config;
   int64_t validLen; ///< < len: positions past it are masked padding.
   std::string name;
+  /// Inputs are redrawn until every hash's best two candidates differ by
+  /// more than this.
+  double minMargin = 1e-3;
 };
 
 std::ostream &operator<<(std::ostream &os, const LshGradCase &c) {
@@ -59,10 +62,11 @@ std::string sharedAttrs(const reference::LshConfig &c) {
   return s;
 }
 
-class LshAttentionGrad : public ::testing::TestWithParam<LshGradCase> {};
-
-TEST_P(LshAttentionGrad, MatchesFiniteDifferences) {
-  const LshGradCase &c = GetParam();
+/// Compiles lsh_attention and its gradient for case `c` (CPU pipeline, or
+/// the bf16 GPU pipeline with its fused kernels emulated on the CPU) and
+/// holds both gradients against central differences of the reference
+/// within `tolerance`; returns the larger relative error.
+double checkLshGrad(const LshGradCase &c, bool gpuKernel, double tolerance) {
   const reference::LshConfig &cfg = c.config;
   int64_t B = c.batch, H = c.heads, L = c.len, D = c.dim, R = cfg.nHashes;
   int64_t K = 0;
@@ -83,14 +87,17 @@ TEST_P(LshAttentionGrad, MatchesFiniteDifferences) {
       return %g#0, %g#1 : {0}, {0}
     })",
                                      t4, tr, tm, tl, tb, R, sharedAttrs(cfg));
-  auto compiled = Compiled::fromSource(source);
-  ASSERT_TRUE(compiled);
+  auto compiled = compileSource(source, gpuKernel);
+  if (!compiled)
+    return -1;
 
   std::mt19937 rng(99);
   std::vector<float> qk, rot;
-  ASSERT_TRUE(
-      drawUnambiguousLshInputs(rng, B, H, L, D, R, cfg.nBuckets, 1e-3, qk, rot))
-      << "no unambiguous input found";
+  if (!drawUnambiguousLshInputs(rng, B, H, L, D, R, cfg.nBuckets, c.minMargin,
+                                qk, rot)) {
+    ADD_FAILURE() << "no unambiguous input found";
+    return -1;
+  }
   auto v = randomFloats(rng, B * H * L * D, 1.0);
   auto dy = randomFloats(rng, B * H * L * D, 1.0);
   std::vector<uint8_t> mask(B * L);
@@ -120,8 +127,29 @@ TEST_P(LshAttentionGrad, MatchesFiniteDifferences) {
     expectedQk.insert(expectedQk.end(), gx.begin(), gx.end());
     expectedV.insert(expectedV.end(), gv.begin(), gv.end());
   }
-  EXPECT_LE(relativeError(dqk, expectedQk), kTolerance);
-  EXPECT_LE(relativeError(dv, expectedV), kTolerance);
+  double qkError = relativeError(dqk, expectedQk);
+  double vError = relativeError(dv, expectedV);
+  EXPECT_LE(qkError, tolerance);
+  EXPECT_LE(vError, tolerance);
+  return std::max(qkError, vError);
+}
+
+class LshAttentionGrad : public ::testing::TestWithParam<LshGradCase> {};
+
+TEST_P(LshAttentionGrad, MatchesFiniteDifferences) {
+  checkLshGrad(GetParam(), /*gpuKernel=*/false, kTolerance);
+}
+
+/// The fused tensor-core kernels (forward and gradient, bf16 operands, f32
+/// accumulation) as the GPU pipeline emits them, run as CPU emulations of
+/// their blocks: bf16 tolerance, and an error above 1e-5 proves the bf16
+/// kernels ran.
+class LshAttentionGradGpuKernel : public ::testing::TestWithParam<LshGradCase> {
+};
+
+TEST_P(LshAttentionGradGpuKernel, MatchesFiniteDifferences) {
+  double error = checkLshGrad(GetParam(), /*gpuKernel=*/true, 2e-2);
+  EXPECT_GT(error, 1e-5) << "no bf16 rounding: the fused kernels did not run";
 }
 
 reference::LshConfig lsh(int64_t hashes, std::vector<int64_t> buckets,
@@ -154,6 +182,25 @@ INSTANTIATE_TEST_SUITE_P(
         LshGradCase{2, 1, 32, 8, lsh(2, {4}, 8, 1, 0, true), 27, "PaddingMask"},
         LshGradCase{1, 1, 64, 8, lsh(8, {4}, 16, 1, 0, true), 64,
                     "EightRounds"}),
+    [](const ::testing::TestParamInfo<LshGradCase> &info) {
+      return info.param.name;
+    });
+
+// Shapes the fused kernels take (chunks and head dimensions multiples of
+// 16, no duplicate correction): one to four warps of keys, query tiles of
+// 16 and 32, look-back and look-ahead, padding, several rounds and batches.
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LshAttentionGradGpuKernel,
+    ::testing::Values(LshGradCase{1, 1, 32, 16, lsh(1, {2}, 16, 1, 0, false),
+                                  32, "OneRound", 3e-2},
+                      LshGradCase{1, 2, 64, 16, lsh(2, {4}, 16, 1, 0, true), 64,
+                                  "CausalTwoRounds", 3e-2},
+                      LshGradCase{2, 1, 64, 16, lsh(2, {4}, 16, 1, 1, true), 50,
+                                  "PaddingLookAhead", 3e-2},
+                      LshGradCase{1, 1, 64, 32, lsh(2, {2}, 32, 1, 0, true), 64,
+                                  "TwoWarps", 3e-2},
+                      LshGradCase{1, 1, 128, 16, lsh(1, {2}, 64, 1, 0, true),
+                                  128, "FourWarpsQueryTile32", 3e-2}),
     [](const ::testing::TestParamInfo<LshGradCase> &info) {
       return info.param.name;
     });

@@ -52,8 +52,8 @@ private:
 /// serially, so this checks without a GPU that the mapping rewrites keep
 /// the numbers (not that iterations are independent). With `bf16`, the
 /// pipeline is the bf16 one: the matmuls the GPU runs on tensor cores read
-/// bf16-rounded operands and the fused LSH attention kernel runs as a CPU
-/// emulation of its blocks.
+/// bf16-rounded operands and the fused attention kernels run as a CPU
+/// emulation of their blocks.
 llvm::SmallVector<mlir::reformer::PipelineStage>
 gpuMappingOnCpuStages(bool bf16 = false);
 

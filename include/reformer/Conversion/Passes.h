@@ -38,7 +38,8 @@ struct AttentionLoweringOptions {
   /// batch, head and round).
   int64_t sortTiles = 1;
   /// Emit the blocks of each attention in a private function tagged with
-  /// kLshAttentionBlockAttrName or kLocalAttentionBlockAttrName, for a
+  /// kLshAttentionBlockAttrName or kLocalAttentionBlockAttrName (the LSH
+  /// attention gradient's with kLshAttentionGradBlockAttrName), for a
   /// target pass to re-implement.
   bool outlineAttention = false;
 };
@@ -49,6 +50,8 @@ constexpr llvm::StringLiteral kLshAttentionBlockAttrName =
     "reformer.lsh_attention_block";
 constexpr llvm::StringLiteral kLocalAttentionBlockAttrName =
     "reformer.local_attention_block";
+constexpr llvm::StringLiteral kLshAttentionGradBlockAttrName =
+    "reformer.lsh_attention_grad_block";
 
 /// Adds every reformer-op lowering to `patterns`.
 void populateReformerToLinalgPatterns(

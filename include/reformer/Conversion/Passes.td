@@ -297,7 +297,7 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
 
 def RfLowerAttentionToMma
     : Pass<"rf-lower-attention-to-mma", "::mlir::ModuleOp"> {
-  let summary = "Fuse each attention into one bf16 tensor-core kernel";
+  let summary = "Fuse each attention (and LSH attention gradient) into one bf16 tensor-core kernel";
   let description = [{
     Replaces the body of every function tagged
     `reformer.lsh_attention_block` or `reformer.local_attention_block` (the
@@ -325,9 +325,28 @@ def RfLowerAttentionToMma
     - at the end each row's output is divided by its sum and written (with
       its log-sum-exp for LSH), in sorted or sequence order.
 
-    Shapes it does not handle (chunks not a multiple of 16 or over 128,
-    head dimension not a multiple of 16 or over 128, shared memory over
-    48 KiB) keep their loop body.
+    Every function tagged `reformer.lsh_attention_grad_block` (the blocks
+    of one LSH attention gradient: shared rows, values, sort permutation,
+    optional key mask, output gradients, per-round log-sum-exps, round
+    weights, do·out and the three zeroed gradients) becomes one kernel with
+    keys outside and queries inside:
+
+    - a block per (batch, head, tile of up to 64 sorted key slots), 16
+      keys per warp, which normalizes them (two `gpu.shuffle xor` per row)
+      and keeps dK and dV as f32 accumulators;
+    - per tile of 16 (or 32) queries of every query chunk whose window
+      holds the key tile, the block gathers the queries' positions and
+      statistics and their rows and output gradients, as rows and
+      transposed, into shared memory as bf16 pairs;
+    - each warp computes Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, the probabilities
+      `exp(s + masks − lse_r)·w_r` and dS, adds P̃ᵀ·dO into dV and dSᵀ·Q
+      into dK, and writes dS (re-packed along keys by a shuffle) to shared
+      memory, from which the warps add dQ = dS·K to memory atomically;
+    - at the end dK and dV are added atomically.
+
+    Shapes a kernel does not handle (chunks not a multiple of 16 or over
+    128, head dimension not a multiple of 16 or over 128, shared memory
+    over 48 KiB) keep their loop body.
 
     With `emulate-on-cpu`, the same kernel is emitted as a CPU emulation of
     each block: every thread value is a vector with one element per thread,

@@ -151,6 +151,32 @@ void LaneBuilder::store(Value value, Value memref, ValueRange indices,
       linearIndex(memref, indices), mask, lift(value), IntegerAttr());
 }
 
+void LaneBuilder::atomicAdd(Value value, Value memref, ValueRange indices) {
+  if (!emulated()) {
+    memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addf, value,
+                                memref, indices);
+    return;
+  }
+  // One atomic add per thread: other emulated blocks may run at once.
+  Value values = lift(value), at = linearIndex(memref, indices);
+  Value view = flat(memref);
+  auto loop =
+      scf::ForOp::create(b, loc, arith::ConstantIndexOp::create(b, loc, 0),
+                         arith::ConstantIndexOp::create(b, loc, threads),
+                         arith::ConstantIndexOp::create(b, loc, 1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  OpFoldResult thread = loop.getInductionVar();
+  memref::AtomicRMWOp::create(
+      b, loc, arith::AtomicRMWKind::addf,
+      vector::ExtractOp::create(b, loc, values, thread), view,
+      ValueRange{vector::ExtractOp::create(b, loc, at, thread)});
+}
+
+Value LaneBuilder::select(Value condition, Value x, Value y) {
+  return arith::SelectOp::create(b, loc, lift(condition), lift(x), lift(y));
+}
+
 Value LaneBuilder::shuffleXor(Value value, int64_t laneMask) {
   if (!emulated()) {
     auto shuffle = gpu::ShuffleOp::create(

@@ -56,6 +56,11 @@ public:
   void store(Value value, Value memref, ValueRange indices,
              Value mask = nullptr);
 
+  /// memref[indices] += value, atomically (f32).
+  void atomicAdd(Value value, Value memref, ValueRange indices);
+  /// `condition ? x : y` per thread.
+  Value select(Value condition, Value x, Value y);
+
   /// The value of thread `thread xor laneMask` (within the warp).
   Value shuffleXor(Value value, int64_t laneMask);
   /// Two f32 rounded to bf16 (nearest even) in one 32-bit word, `low` in

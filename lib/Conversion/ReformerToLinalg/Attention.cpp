@@ -606,46 +606,6 @@ void forEachBlockRun(ImplicitLocOpBuilder &b, const BlockOperands &in,
       });
 }
 
-/// A private function of `args` (buffers) named `<caller>_<kind>_<n>`,
-/// with an empty entry block and the block parameters `params` under
-/// `attrName`: an attention's blocks, outlined for a target pass.
-func::FuncOp createBlockFunction(PatternRewriter &rewriter, Operation *op,
-                                 StringRef kind, ValueRange args,
-                                 StringRef attrName,
-                                 ArrayRef<NamedAttribute> params) {
-  auto module = op->getParentOfType<ModuleOp>();
-  auto caller = op->getParentOfType<func::FuncOp>();
-  std::string prefix =
-      (caller ? caller.getSymName().str() + "_" : std::string()) + kind.str() +
-      "_";
-  std::string name;
-  for (int n = 0;; ++n) {
-    name = prefix + std::to_string(n);
-    if (!module.lookupSymbol(name))
-      break;
-  }
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPointToEnd(module.getBody());
-  auto type = rewriter.getFunctionType(TypeRange(args), {});
-  auto function = func::FuncOp::create(rewriter, op->getLoc(), name, type);
-  function.setPrivate();
-  function->setAttr(attrName, rewriter.getDictionaryAttr(params));
-  SmallVector<Location> locs(args.size(), op->getLoc());
-  rewriter.createBlock(&function.getBody(), {}, TypeRange(args), locs);
-  return function;
-}
-
-/// The window parameters every outlined attention records.
-SmallVector<NamedAttribute> windowParams(Builder &b, int64_t chunk,
-                                         int64_t before, int64_t after,
-                                         bool causal) {
-  return {b.getNamedAttr("chunk_len", b.getI64IntegerAttr(chunk)),
-          b.getNamedAttr("chunks_before", b.getI64IntegerAttr(before)),
-          b.getNamedAttr("chunks_after", b.getI64IntegerAttr(after)),
-          b.getNamedAttr("causal", b.getBoolAttr(causal)),
-          b.getNamedAttr("masked_score", b.getF64FloatAttr(kMaskedScore))};
-}
-
 struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
   LowerSortedChunkAttention(MLIRContext *context,
                             const AttentionLoweringOptions &options)
@@ -770,28 +730,20 @@ struct LowerSortedChunkAttention : OpRewritePattern<SortedChunkAttentionOp> {
                                          rewriter.getF64FloatAttr(kSelfScore)),
                    rewriter.getNamedAttr(
                        "key_norm_eps", rewriter.getF64FloatAttr(kKeyNormEps))});
-    func::FuncOp blocks =
-        createBlockFunction(rewriter, op, "lsh_attention", args,
-                            kLshAttentionBlockAttrName, params);
-    func::CallOp::create(b, blocks, args);
     Value result = out, resultLse = lse;
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      Block &entry = blocks.getBody().front();
-      rewriter.setInsertionPointToStart(&entry);
-      ImplicitLocOpBuilder fb(op.getLoc(), rewriter);
-      ValueRange params = entry.getArguments();
-      queries = params[0];
-      perm = params[2];
-      mask = mask ? params[3] : Value();
-      out = params[params.size() - 2];
-      lse = params.back();
-      in.queries = in.keys = queries;
-      in.values = params[1];
-      in.mask = mask;
-      forEachBlockRun(fb, in, cb, at, shape[0], shape[1], numChunks);
-      func::ReturnOp::create(fb);
-    }
+    outlineBlocks(
+        rewriter, b, op, "lsh_attention", args, kLshAttentionBlockAttrName,
+        params, [&](ImplicitLocOpBuilder &fb, ValueRange params) {
+          queries = params[0];
+          perm = params[2];
+          mask = mask ? params[3] : Value();
+          out = params[params.size() - 2];
+          lse = params.back();
+          in.queries = in.keys = queries;
+          in.values = params[1];
+          in.mask = mask;
+          forEachBlockRun(fb, in, cb, at, shape[0], shape[1], numChunks);
+        });
     rewriter.replaceOp(op, {toTensor(b, result), toTensor(b, resultLse)});
     return success();
   }
@@ -863,25 +815,18 @@ struct LowerLocalAttention : OpRewritePattern<LocalAttentionOp> {
     if (in.mask)
       args.push_back(in.mask);
     args.push_back(out);
-    func::FuncOp blocks = createBlockFunction(
-        rewriter, op, "local_attention", args, kLocalAttentionBlockAttrName,
-        windowParams(rewriter, chunk, before, after, op.getCausal()));
-    func::CallOp::create(b, blocks, args);
     Value result = out;
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      Block &entry = blocks.getBody().front();
-      rewriter.setInsertionPointToStart(&entry);
-      ImplicitLocOpBuilder fb(op.getLoc(), rewriter);
-      ValueRange params = entry.getArguments();
-      in.queries = params[0];
-      in.keys = params[1];
-      in.values = params[2];
-      in.mask = in.mask ? params[3] : Value();
-      out = params.back();
-      forEachBlockRun(fb, in, cb, at, s[0], s[1], numChunks);
-      func::ReturnOp::create(fb);
-    }
+    outlineBlocks(rewriter, b, op, "local_attention", args,
+                  kLocalAttentionBlockAttrName,
+                  windowParams(rewriter, chunk, before, after, op.getCausal()),
+                  [&](ImplicitLocOpBuilder &fb, ValueRange params) {
+                    in.queries = params[0];
+                    in.keys = params[1];
+                    in.values = params[2];
+                    in.mask = in.mask ? params[3] : Value();
+                    out = params.back();
+                    forEachBlockRun(fb, in, cb, at, s[0], s[1], numChunks);
+                  });
     rewriter.replaceOp(op, toTensor(b, result));
     return success();
   }

@@ -3,6 +3,7 @@
 #include "AttentionBlocks.h"
 #include "LoweringUtils.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -212,4 +213,50 @@ std::pair<Value, Value> lowering::localKeyPosition(ImplicitLocOpBuilder &b,
       arith::CmpIOp::create(b, arith::CmpIPredicate::slt, kc,
                             indexConst(b, numChunks)));
   return {j, exists};
+}
+
+void lowering::outlineBlocks(
+    PatternRewriter &rewriter, ImplicitLocOpBuilder &b, Operation *op,
+    StringRef kind, ValueRange args, StringRef attrName,
+    ArrayRef<NamedAttribute> params,
+    function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
+  auto module = op->getParentOfType<ModuleOp>();
+  auto caller = op->getParentOfType<func::FuncOp>();
+  std::string prefix =
+      (caller ? caller.getSymName().str() + "_" : std::string()) + kind.str() +
+      "_";
+  std::string name;
+  for (int n = 0;; ++n) {
+    name = prefix + std::to_string(n);
+    if (!module.lookupSymbol(name))
+      break;
+  }
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToEnd(module.getBody());
+  auto type = rewriter.getFunctionType(TypeRange(args), {});
+  auto function = func::FuncOp::create(rewriter, op->getLoc(), name, type);
+  function.setPrivate();
+  function->setAttr(attrName, rewriter.getDictionaryAttr(params));
+  SmallVector<Location> locs(args.size(), op->getLoc());
+  Block *entry =
+      rewriter.createBlock(&function.getBody(), {}, TypeRange(args), locs);
+  {
+    OpBuilder::InsertionGuard inner(rewriter);
+    rewriter.setInsertionPointToStart(entry);
+    ImplicitLocOpBuilder fb(op->getLoc(), rewriter);
+    body(fb, entry->getArguments());
+    func::ReturnOp::create(fb);
+  }
+  // `b` keeps its own insertion point: at the op.
+  func::CallOp::create(b, function, args);
+}
+
+SmallVector<NamedAttribute> lowering::windowParams(Builder &b, int64_t chunk,
+                                                   int64_t before,
+                                                   int64_t after, bool causal) {
+  return {b.getNamedAttr("chunk_len", b.getI64IntegerAttr(chunk)),
+          b.getNamedAttr("chunks_before", b.getI64IntegerAttr(before)),
+          b.getNamedAttr("chunks_after", b.getI64IntegerAttr(after)),
+          b.getNamedAttr("causal", b.getBoolAttr(causal)),
+          b.getNamedAttr("masked_score", b.getF64FloatAttr(kMaskedScore))};
 }

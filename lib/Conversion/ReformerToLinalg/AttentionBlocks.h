@@ -11,7 +11,9 @@
 #ifndef REFORMER_LIB_CONVERSION_REFORMERTOLINALG_ATTENTIONBLOCKS_H
 #define REFORMER_LIB_CONVERSION_REFORMERTOLINALG_ATTENTIONBLOCKS_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
 
 namespace mlir::reformer::lowering {
 
@@ -67,6 +69,20 @@ struct DuplicateCount {
   Value score(ImplicitLocOpBuilder &b, Value batch, Value head, Value i,
               Value j) const;
 };
+
+/// Outlines an attention's blocks for a target pass: a private function of
+/// `args` (buffers) named `<caller>_<kind>_<n>`, tagged with the block
+/// parameters `params` under `attrName`, whose body `body` builds from the
+/// function's arguments; `b` calls it in place of the blocks.
+void outlineBlocks(PatternRewriter &rewriter, ImplicitLocOpBuilder &b,
+                   Operation *op, StringRef kind, ValueRange args,
+                   StringRef attrName, ArrayRef<NamedAttribute> params,
+                   function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body);
+
+/// The window parameters every outlined attention records.
+SmallVector<NamedAttribute> windowParams(Builder &b, int64_t chunk,
+                                         int64_t before, int64_t after,
+                                         bool causal);
 
 } // namespace mlir::reformer::lowering
 

@@ -21,8 +21,10 @@
 #include "LoweringUtils.h"
 #include "Patterns.h"
 
+#include "reformer/Conversion/Passes.h"
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -45,6 +47,9 @@ struct GradOperands {
   /// LSH: the round weights [B, H, R, L] and do·out [B, H, L]. Local
   /// attention has one round: null, and do·o is taken from the block.
   Value weights, outDot;
+  /// LSH, outlined: the per-round log-sum-exps [B, H, R, L] (a fused
+  /// kernel's probabilities are exp(s − lse_r), unused by the loops).
+  Value lse;
   Value dq, dk, dv; ///< [B, H, L, D] f32 accumulators, zeroed.
   int64_t chunk, windowChunks, chunksBefore, headDim, numChunks;
   bool causal, selfMask;
@@ -616,7 +621,42 @@ struct LowerLshAttentionGrad : OpRewritePattern<LshAttentionGradOp> {
     cb.key = keyFn;
     if (op.getDuplicateCorrection())
       cb.extraScore = duplicates;
-    forEachGradBlock(b, in, cb, batchIv, headIv, shape[0], shape[1]);
+    if (!options.outlineAttention || op.getDuplicateCorrection()) {
+      forEachGradBlock(b, in, cb, batchIv, headIv, shape[0], shape[1]);
+    } else {
+      // The blocks in a private function of the buffers, called here, for
+      // a target pass to replace (the callbacks read its arguments).
+      SmallVector<Value> args = {in.queries, in.values, perm};
+      if (in.mask)
+        args.push_back(in.mask);
+      in.lse = toBuffer(b, op.getLse());
+      args.append(
+          {in.resultGrad, in.lse, in.weights, in.outDot, in.dq, in.dk, in.dv});
+      SmallVector<NamedAttribute> params =
+          windowParams(rewriter, chunk, before, after, op.getCausal());
+      params.append(
+          {rewriter.getNamedAttr("self_score",
+                                 rewriter.getF64FloatAttr(kSelfScore)),
+           rewriter.getNamedAttr("key_norm_eps",
+                                 rewriter.getF64FloatAttr(kKeyNormEps))});
+      GradOperands outer = in;
+      outlineBlocks(rewriter, b, op, "lsh_attention_grad", args,
+                    kLshAttentionGradBlockAttrName, params,
+                    [&](ImplicitLocOpBuilder &fb, ValueRange p) {
+                      size_t n = 0;
+                      in.queries = in.keys = p[n++];
+                      in.values = p[n++];
+                      perm = p[n++];
+                      if (in.mask)
+                        in.mask = p[n++];
+                      for (Value *arg : {&in.resultGrad, &in.lse, &in.weights,
+                                         &in.outDot, &in.dq, &in.dk, &in.dv})
+                        *arg = p[n++];
+                      forEachGradBlock(fb, in, cb, batchIv, headIv, shape[0],
+                                       shape[1]);
+                    });
+      in = outer;
+    }
 
     Value qkGrad =
         sharedQkGradient(b, op.getQk(), toTensor(b, in.dq), toTensor(b, in.dk));

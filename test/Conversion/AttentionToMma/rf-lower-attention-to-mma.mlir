@@ -123,3 +123,106 @@ func.func private @local(%q: memref<1x2x32x16xf32>, %k: memref<1x2x32x16xf32>,
         chunks_before = 1 : i64, masked_score = -1.0e9 : f64}} {
   return
 }
+
+// -----
+
+// The LSH attention gradient: a block per (key tile, head, batch), here 4
+// key tiles of 16 sorted slots (one warp). The warp's 16 keys are
+// normalized (rsqrt per row after two shuffles), the tile's keys go to
+// shared memory transposed; then the query chunks whose window holds the
+// tile (the chunk and the next: 2 iterations of one query tile of 16)
+// carry dK and dV (2 × 8 accumulators). Per query tile: positions and
+// statistics, then bf16 query and output-gradient rows, as rows and
+// transposed; Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ in a loop over the head
+// dimension; probabilities; dS re-packed along keys with a shuffle xor 4
+// into shared memory; dV += P̃ᵀ·dO (transposed output gradients) and
+// dK += dSᵀ·Q (transposed queries); dQ = dS·K added atomically.
+// CHECK-LABEL: func.func private @grad_blocks
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c4, {{.*}} = %c1{{.*}}, {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{[^)]*}} = %c32,
+// CHECK-SAME: workgroup(%[[KT:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[Q:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[QT:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[G:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[GT:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %[[DS:.*]] : memref<16x12xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %[[QPOS:.*]] : memref<16xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.shuffle  xor
+// CHECK: gpu.shuffle  xor
+// CHECK: math.rsqrt
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}}, %[[KT]]
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: memref.store %{{.*}}, %[[QPOS]]
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}}, %[[Q]]
+// CHECK: memref.store %{{.*}}, %[[G]]
+// CHECK: memref.store %{{.*}}, %[[QT]]
+// CHECK: memref.store %{{.*}}, %[[GT]]
+// CHECK: gpu.barrier
+// CHECK: scf.for
+// CHECK-COUNT-2: nvvm.mma.sync
+// CHECK: memref.load %[[G]]
+// CHECK: nvvm.mma.sync
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK-COUNT-8: math.exp
+// CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK: memref.store %{{.*}}, %[[DS]]
+// CHECK: memref.load %[[GT]]
+// CHECK: nvvm.mma.sync
+// CHECK: memref.load %[[QT]]
+// CHECK: nvvm.mma.sync
+// CHECK: gpu.barrier
+// CHECK: scf.for
+// CHECK: memref.load %[[DS]]
+// CHECK: memref.load %[[KT]]
+// CHECK: nvvm.mma.sync
+// CHECK-COUNT-4: memref.atomic_rmw addf %{{.*}}, %arg8[
+// CHECK: gpu.barrier
+// CHECK-NEXT: scf.yield
+// CHECK-COUNT-8: memref.atomic_rmw addf
+// CHECK: gpu.terminator
+
+// EMU-LABEL: func.func private @grad_blocks
+// EMU-NOT: gpu.
+// EMU: scf.parallel
+// EMU: call @__reformer_mma_m16n8k16_bf16
+// The atomic adds, one per emulated thread:
+// EMU: scf.for %[[T:.*]] = %{{.*}} to %c32
+// EMU-NEXT: vector.extract %{{.*}}[%[[T]]] : index from vector<32xindex>
+// EMU-NEXT: vector.extract %{{.*}}[%[[T]]] : f32 from vector<32xf32>
+// EMU-NEXT: memref.atomic_rmw addf
+func.func private @grad_blocks(%qk: memref<1x1x32x16xf32>,
+                               %v: memref<1x1x32x16xf32>,
+                               %perm: memref<1x1x2x32xi32>,
+                               %mask: memref<1x32xi1>,
+                               %dout: memref<1x1x32x16xf32>,
+                               %lse: memref<1x1x2x32xf32>,
+                               %weights: memref<1x1x2x32xf32>,
+                               %outdot: memref<1x1x32xf32>,
+                               %dq: memref<1x1x32x16xf32>,
+                               %dk: memref<1x1x32x16xf32>,
+                               %dv: memref<1x1x32x16xf32>)
+    attributes {reformer.lsh_attention_grad_block = {
+        causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64,
+        chunks_before = 1 : i64, key_norm_eps = 1.0e-6 : f64,
+        masked_score = -1.0e9 : f64, self_score = -1.0e5 : f64}} {
+  return
+}
+
+// -----
+
+// A gradient whose head dimension is not a multiple of 16 keeps its loops.
+// CHECK-LABEL: func.func private @grad_narrow_head
+// CHECK-NEXT: return
+// CHECK-NOT: gpu.launch
+func.func private @grad_narrow_head(%qk: memref<1x1x32x8xf32>,
+                                    %v: memref<1x1x32x8xf32>,
+                                    %perm: memref<1x1x2x32xi32>,
+                                    %dout: memref<1x1x32x8xf32>,
+                                    %lse: memref<1x1x2x32xf32>,
+                                    %weights: memref<1x1x2x32xf32>,
+                                    %outdot: memref<1x1x32xf32>,
+                                    %dq: memref<1x1x32x8xf32>,
+                                    %dk: memref<1x1x32x8xf32>,
+                                    %dv: memref<1x1x32x8xf32>)
+    attributes {reformer.lsh_attention_grad_block = {
+        causal = false, chunk_len = 16 : i64, chunks_after = 0 : i64,
+        chunks_before = 1 : i64, key_norm_eps = 1.0e-6 : f64,
+        masked_score = -1.0e9 : f64, self_score = -1.0e5 : f64}} {
+  return
+}

@@ -341,6 +341,16 @@ func.func @chunked_ffn_grad(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1
 // RUN1: vector.transpose {{.*}} : vector<4x4xf32> to vector<4x4xf32>
 // RUN1: memref.atomic_rmw addf {{.*}} : (f32, memref<1x2x64x16xf32>) -> f32
 // RUN1: } loc("lsh_attention_grad"(
+// Outlined, the blocks take the shared rows, values, sort permutation,
+// output gradients, per-round log-sum-exps, round weights and do·out, and
+// add into the three zeroed gradients.
+// OUTLINE-LABEL: func.func @lsh_attention_grad
+// OUTLINE: call @[[GRAD:lsh_attention_grad_lsh_attention_grad_[0-9]+]](%{{.*}}) : (memref<1x2x64x16xf32>, memref<1x2x64x16xf32>, memref<1x2x2x64xi32>, memref<1x2x64x16xf32>, memref<1x2x2x64xf32>, memref<1x2x2x64xf32>, memref<1x2x64xf32>, memref<1x2x64x16xf32>, memref<1x2x64x16xf32>, memref<1x2x64x16xf32>) -> ()
+// OUTLINE: math.rsqrt
+// OUTLINE: func.func private @[[GRAD]]({{.*}}) attributes {reformer.lsh_attention_grad_block = {causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64, chunks_before = 1 : i64, key_norm_eps = {{.*}} : f64, masked_score = -1.000000e+09 : f64, self_score = -1.000000e+05 : f64}}
+// OUTLINE: scf.parallel
+// OUTLINE: linalg.matmul
+// OUTLINE: return
 func.func @lsh_attention_grad(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf32>, %out: tensor<1x2x64x16xf32>,
                               %dy: tensor<1x2x64x16xf32>, %lse: tensor<1x2x2x64xf32>, %buckets: tensor<1x2x2x64xi32>)
     -> (tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>) {

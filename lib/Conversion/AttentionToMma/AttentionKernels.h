@@ -1,0 +1,65 @@
+//===- AttentionKernels.h - Fused attention kernels' shared pieces -*- C++
+//-*-===//
+//
+// The fused attention kernels of rf-lower-attention-to-mma each replace the
+// body of one outlined attention function. They share the window
+// parameters of the function's attribute, the shared-memory padding and the
+// launch (or its CPU emulation), declared here.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef REFORMER_LIB_CONVERSION_ATTENTIONTOMMA_ATTENTIONKERNELS_H
+#define REFORMER_LIB_CONVERSION_ATTENTIONTOMMA_ATTENTIONKERNELS_H
+
+#include "LaneBuilder.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <optional>
+
+namespace mlir::reformer {
+
+constexpr int64_t kWarpSize = 32, kRowsPerWarp = 16, kMaxKeyTile = 64;
+/// Shared-memory rows are padded by 4 words: the 32 lanes' fragment reads
+/// (8 rows × 4 consecutive words) then fall in 32 distinct banks.
+constexpr int64_t kPadWords = 4;
+constexpr int64_t kSharedLimitBytes = 48 * 1024;
+
+/// Whether `value` is a memref of static shape, offset and strides with a
+/// unit innermost stride.
+bool hasStaticStrides(Value value);
+
+/// The window of an outlined attention function's attribute.
+struct WindowParams {
+  int64_t chunk, before, after;
+  bool causal;
+  double maskedScore;
+  double selfScore = 0, keyNormEps = 0; ///< LSH only.
+};
+/// The parameters in `params`, or nullopt when one is missing (`lsh`: the
+/// self score and key normalization too).
+std::optional<WindowParams> parseWindowParams(DictionaryAttr params, bool lsh);
+
+/// Shape and element type of each shared-memory buffer of a kernel.
+using SharedBuffers = SmallVector<std::pair<SmallVector<int64_t>, Type>>;
+/// The code one thread runs: block ids (x, y, z), thread id, the shared
+/// buffers.
+using KernelBody = function_ref<void(LaneBuilder &, ValueRange blockIds,
+                                     Value tid, ValueRange shared)>;
+
+/// Replaces the body of `function` with a gpu.launch of `grid` (x, y, z)
+/// blocks of `threads` threads running `body` or, with `emulate`, with a
+/// CPU emulation of each block (LaneBuilder). The kernel is named
+/// `<function>_mma`.
+void emitKernel(func::FuncOp function, ArrayRef<int64_t> grid, int64_t threads,
+                const SharedBuffers &shared, bool emulate, KernelBody body);
+
+/// Replace the body of an outlined LSH or local attention forward
+/// (gradient of LSH attention) with its fused kernel; false when the
+/// function's shapes are not ones the kernel takes (the body stays).
+bool lowerAttentionForward(func::FuncOp function, bool emulate);
+bool lowerLshAttentionGrad(func::FuncOp function, bool emulate);
+
+} // namespace mlir::reformer
+
+#endif // REFORMER_LIB_CONVERSION_ATTENTIONTOMMA_ATTENTIONKERNELS_H
