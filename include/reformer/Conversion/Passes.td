@@ -78,6 +78,8 @@ def RfEmitEntryPoints : Pass<"rf-emit-entry-points", "::mlir::ModuleOp"> {
     `void reformer_entry_<name>(void **args)`, which calls the function with
     `args[0..n)`, and the manifest as the NUL-terminated global
     `reformer_abi`, so a runtime can load the module without MLIR.
+    Private functions with a body get internal linkage: only the entry
+    points, the functions they call and the manifest are exported.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

@@ -78,6 +78,15 @@ struct RfEmitEntryPointsPass
                            LLVM::Linkage::External, "reformer_abi",
                            b.getStringAttr(text));
     module->removeAttr(kAbiAttrName);
+
+    // Private functions (outlined attention blocks, emulation helpers) are
+    // the module's own: internal linkage keeps them out of the shared
+    // library's exported symbols.
+    module.walk([](LLVM::LLVMFuncOp function) {
+      if (!function.isExternal() && function.isPrivate() &&
+          function.getLinkage() == LLVM::Linkage::External)
+        function.setLinkage(LLVM::Linkage::Internal);
+    });
   }
 };
 

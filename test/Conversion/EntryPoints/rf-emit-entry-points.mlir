@@ -16,6 +16,27 @@ module attributes {reformer.abi = "reformer-abi 1\0Afunction f reformer_entry_f 
 
 // -----
 
+// Private functions with a body become internal (not exported from the
+// shared library); private declarations stay external.
+// CHECK-LABEL: llvm.func @g(
+// CHECK: llvm.func internal @g_blocks(
+// CHECK: llvm.func @helper(
+// CHECK-SAME: sym_visibility = "private"
+// CHECK-NOT: internal @helper
+module attributes {reformer.abi = "reformer-abi 1\0Afunction g reformer_entry_g 1\0Ainput x f32 4\0A"} {
+  llvm.func @g(%x: !llvm.ptr) {
+    llvm.call @g_blocks(%x) : (!llvm.ptr) -> ()
+    llvm.call @helper() : () -> ()
+    llvm.return
+  }
+  llvm.func @g_blocks(%x: !llvm.ptr) attributes {sym_visibility = "private"} {
+    llvm.return
+  }
+  llvm.func @helper() attributes {sym_visibility = "private"}
+}
+
+// -----
+
 // expected-error @+1 {{cannot emit the entry point of 'f': expected an llvm.func taking 2 pointers (lower with bare-pointer memrefs and results as out-parameters)}}
 module attributes {reformer.abi = "reformer-abi 1\0Afunction f reformer_entry_f 2\0A"} {
   llvm.func @f(%x: !llvm.ptr, %n: i64) {
