@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -210,13 +211,20 @@ struct LocalGradCase {
   bool causal;
   int64_t validLen;
   std::string name;
+  int64_t dim = 8;
 };
 
-class LocalAttentionGrad : public ::testing::TestWithParam<LocalGradCase> {};
+std::ostream &operator<<(std::ostream &os, const LocalGradCase &c) {
+  return os << c.name;
+}
 
-TEST_P(LocalAttentionGrad, MatchesFiniteDifferences) {
-  const LocalGradCase &c = GetParam();
-  int64_t B = 2, H = 2, L = c.len, D = 8;
+/// Compiles local_attention_grad for case `c` (CPU pipeline, or the bf16
+/// GPU pipeline with its fused kernels emulated) and holds the three
+/// gradients against central differences of the reference within
+/// `tolerance`; returns the largest relative error.
+double checkLocalGrad(const LocalGradCase &c, bool gpuKernel,
+                      double tolerance) {
+  int64_t B = 2, H = 2, L = c.len, D = c.dim;
   std::string t4 = tensorType({B, H, L, D});
   std::string tm = tensorType({B, L}, "i1");
   std::string attrs = llvm::formatv(
@@ -231,8 +239,9 @@ TEST_P(LocalAttentionGrad, MatchesFiniteDifferences) {
       return %g#0, %g#1, %g#2 : {0}, {0}, {0}
     })",
                                      t4, tm, attrs);
-  auto compiled = Compiled::fromSource(source);
-  ASSERT_TRUE(compiled);
+  auto compiled = compileSource(source, gpuKernel);
+  if (!compiled)
+    return -1;
   std::mt19937 rng(5);
   size_t n = B * H * L * D;
   auto q = randomFloats(rng, n, 1.0), k = randomFloats(rng, n, 1.0),
@@ -265,9 +274,28 @@ TEST_P(LocalAttentionGrad, MatchesFiniteDifferences) {
     ek.insert(ek.end(), gk.begin(), gk.end());
     ev.insert(ev.end(), gv.begin(), gv.end());
   }
-  EXPECT_LE(relativeError(dq, eq), kTolerance);
-  EXPECT_LE(relativeError(dk, ek), kTolerance);
-  EXPECT_LE(relativeError(dv, ev), kTolerance);
+  double errors[] = {relativeError(dq, eq), relativeError(dk, ek),
+                     relativeError(dv, ev)};
+  const char *names[] = {"q", "k", "v"};
+  for (int i = 0; i < 3; ++i)
+    EXPECT_LE(errors[i], tolerance) << "gradient of " << names[i];
+  return *std::max_element(std::begin(errors), std::end(errors));
+}
+
+class LocalAttentionGrad : public ::testing::TestWithParam<LocalGradCase> {};
+
+TEST_P(LocalAttentionGrad, MatchesFiniteDifferences) {
+  checkLocalGrad(GetParam(), /*gpuKernel=*/false, kTolerance);
+}
+
+/// The fused kernels (the forward for the statistics, then the gradient)
+/// emulated: bf16 tolerance, and an error above 1e-5 proves they ran.
+class LocalAttentionGradGpuKernel
+    : public ::testing::TestWithParam<LocalGradCase> {};
+
+TEST_P(LocalAttentionGradGpuKernel, MatchesFiniteDifferences) {
+  double error = checkLocalGrad(GetParam(), /*gpuKernel=*/true, 2e-2);
+  EXPECT_GT(error, 1e-5) << "no bf16 rounding: the fused kernels did not run";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -275,6 +303,19 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(LocalGradCase{32, 8, 1, 0, true, 32, "Causal"},
                       LocalGradCase{32, 8, 1, 1, false, 32, "LookAround"},
                       LocalGradCase{32, 8, 2, 0, true, 29, "PaddingMask"}),
+    [](const ::testing::TestParamInfo<LocalGradCase> &info) {
+      return info.param.name;
+    });
+
+// Shapes the fused kernels take: chunks of 16 and 32 (one and two warps of
+// keys), look-back and look-ahead chunks past the sequence's ends,
+// padding.
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LocalAttentionGradGpuKernel,
+    ::testing::Values(LocalGradCase{64, 16, 1, 0, true, 64, "Causal", 16},
+                      LocalGradCase{64, 16, 1, 1, false, 64, "LookAround", 16},
+                      LocalGradCase{64, 32, 2, 1, true, 53, "TwoWarpsPadding",
+                                    16}),
     [](const ::testing::TestParamInfo<LocalGradCase> &info) {
       return info.param.name;
     });

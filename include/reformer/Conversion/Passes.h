@@ -38,9 +38,9 @@ struct AttentionLoweringOptions {
   /// batch, head and round).
   int64_t sortTiles = 1;
   /// Emit the blocks of each attention in a private function tagged with
-  /// kLshAttentionBlockAttrName or kLocalAttentionBlockAttrName (the LSH
-  /// attention gradient's with kLshAttentionGradBlockAttrName), for a
-  /// target pass to re-implement.
+  /// kLshAttentionBlockAttrName or kLocalAttentionBlockAttrName (their
+  /// gradients' with kLshAttentionGradBlockAttrName and
+  /// kLocalAttentionGradBlockAttrName), for a target pass to re-implement.
   bool outlineAttention = false;
 };
 
@@ -52,6 +52,8 @@ constexpr llvm::StringLiteral kLocalAttentionBlockAttrName =
     "reformer.local_attention_block";
 constexpr llvm::StringLiteral kLshAttentionGradBlockAttrName =
     "reformer.lsh_attention_grad_block";
+constexpr llvm::StringLiteral kLocalAttentionGradBlockAttrName =
+    "reformer.local_attention_grad_block";
 
 /// Adds every reformer-op lowering to `patterns`.
 void populateReformerToLinalgPatterns(

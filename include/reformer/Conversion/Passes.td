@@ -299,7 +299,7 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
 
 def RfLowerAttentionToMma
     : Pass<"rf-lower-attention-to-mma", "::mlir::ModuleOp"> {
-  let summary = "Fuse each attention (and LSH attention gradient) into one bf16 tensor-core kernel";
+  let summary = "Fuse each attention and attention gradient into bf16 tensor-core kernels";
   let description = [{
     Replaces the body of every function tagged
     `reformer.lsh_attention_block` or `reformer.local_attention_block` (the
@@ -345,6 +345,12 @@ def RfLowerAttentionToMma
       into dK, and writes dS (re-packed along keys by a shuffle) to shared
       memory, from which the warps add dQ = dS·K to memory atomically;
     - at the end dK and dV are added atomically.
+
+    Every function tagged `reformer.local_attention_grad_block` (queries,
+    keys, values, optional key mask, output gradients, scratch for the
+    outputs and log-sum-exps, the three zeroed gradients) becomes the fused
+    forward (writing the scratch) followed by the same gradient kernel with
+    one round, keys scaled by 1/sqrt(d), no self mask and no wrap-around.
 
     Shapes a kernel does not handle (chunks not a multiple of 16 or over
     128, head dimension not a multiple of 16 or over 128, shared memory

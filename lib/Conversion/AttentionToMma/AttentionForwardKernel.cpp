@@ -38,6 +38,16 @@ struct Blocks {
   int64_t batch, heads, rounds, len, dim, chunk, before, after;
   bool local, causal, sequenceOrder;
   double maskedScore, selfScore, keyNormEps;
+  /// Local keys that arrive unscaled are scaled as they are gathered.
+  double keyScale = 1.0;
+
+  void setShape(const AttentionShape &s) {
+    batch = s.batch;
+    heads = s.heads;
+    rounds = s.rounds;
+    len = s.len;
+    dim = s.dim;
+  }
 
   int64_t numChunks() const { return rounds * len / chunk; }
   int64_t keyTile() const { return std::min(chunk, kMaxKeyTile); }
@@ -46,6 +56,14 @@ struct Blocks {
     int64_t kt = keyTile();
     return 4 * (kt * (dim / 2 + kPadWords) + dim * (kt / 2 + kPadWords) +
                 3 * kt + chunk);
+  }
+  /// Warps of 16 query rows; keys in tiles of at most 64; one mma k-step
+  /// per 16 of the head dimension, at most 128 (the registers of one row
+  /// block: 64 output and 32 query values per thread).
+  bool fits() const {
+    return chunk % kRowsPerWarp == 0 && chunk <= 128 &&
+           chunk % keyTile() == 0 && dim % 16 == 0 && dim <= 128 &&
+           (rounds * len) % chunk == 0 && sharedBytes() <= kSharedLimitBytes;
   }
 };
 
@@ -97,20 +115,10 @@ std::optional<Blocks> matchBlocks(func::FuncOp function) {
   for (Value arg : args)
     if (!hasStaticStrides(arg))
       return std::nullopt;
-  auto qType = cast<MemRefType>(k.queries.getType());
-  if (qType.getRank() != 4)
+  std::optional<AttentionShape> shape = attentionShape(k.queries, k.perm);
+  if (!shape)
     return std::nullopt;
-  k.batch = qType.getDimSize(0);
-  k.heads = qType.getDimSize(1);
-  k.len = qType.getDimSize(2);
-  k.dim = qType.getDimSize(3);
-  k.rounds = 1;
-  if (!k.local) {
-    auto permType = cast<MemRefType>(k.perm.getType());
-    if (permType.getRank() != 4 || !permType.getElementType().isInteger(32))
-      return std::nullopt;
-    k.rounds = permType.getDimSize(2);
-  }
+  k.setShape(*shape);
   // The shapes the op verifiers guarantee, checked again: a hand-written
   // tagged function must not become out-of-bounds accesses.
   auto shaped = [](Value v, ArrayRef<int64_t> shape, Type element = {}) {
@@ -126,7 +134,8 @@ std::optional<Blocks> matchBlocks(func::FuncOp function) {
   if (!shaped(k.keys, rows) || !shaped(k.values, rows) ||
       !shaped(k.out, outShape) ||
       (k.mask && !shaped(k.mask, {k.batch, k.len}, types.getI1Type())) ||
-      (k.perm && !shaped(k.perm, {k.batch, k.heads, k.rounds, k.len})) ||
+      (k.perm && !shaped(k.perm, {k.batch, k.heads, k.rounds, k.len},
+                         types.getI32Type())) ||
       (k.lse &&
        !shaped(k.lse, {k.batch, k.heads, k.rounds, k.len}, types.getF32Type())))
     return std::nullopt;
@@ -134,14 +143,8 @@ std::optional<Blocks> matchBlocks(func::FuncOp function) {
     Type t = cast<MemRefType>(v.getType()).getElementType();
     return t.isF32() || t.isBF16();
   };
-  // Warps of 16 query rows; keys in tiles of at most 64; one mma k-step
-  // per 16 of the head dimension, at most 128 (the registers of one row
-  // block: 64 output and 32 query values per thread).
-  if (k.chunk % kRowsPerWarp != 0 || k.chunk > 128 ||
-      k.chunk % k.keyTile() != 0 || k.dim % 16 != 0 || k.dim > 128 ||
-      (k.rounds * k.len) % k.chunk != 0 || !isFloat(k.queries) ||
-      !isFloat(k.keys) || !isFloat(k.values) || !isFloat(k.out) ||
-      k.sharedBytes() > kSharedLimitBytes)
+  if (!k.fits() || !isFloat(k.queries) || !isFloat(k.keys) ||
+      !isFloat(k.values) || !isFloat(k.out))
     return std::nullopt;
   return k;
 }
@@ -307,7 +310,9 @@ private:
       Value word = L.add(tid, i * n);
       Value key = L.div(word, d / 2), pair = L.rem(word, d / 2);
       Value keyRow = keyRowAt(key);
-      Value s = scale ? L.load(kscaleTile, {key}) : Value();
+      Value s = scale               ? L.load(kscaleTile, {key})
+                : k.keyScale != 1.0 ? L.f32(k.keyScale)
+                                    : Value();
       auto keyAt = [&](Value col) {
         Value x = loadF32(k.keys, {bb, h, keyRow, col});
         return s ? fmul(x, s) : x;
@@ -483,6 +488,44 @@ bool reformer::lowerAttentionForward(func::FuncOp function, bool emulate) {
       sharedBuffers(*k, b), emulate,
       [&](LaneBuilder &lanes, ValueRange ids, Value tid, ValueRange shared) {
         KernelEmitter(lanes, *k).emit(ids[2], ids[1], ids[0], tid, shared);
+      });
+  return true;
+}
+
+bool reformer::appendLocalForward(OpBuilder &b, func::FuncOp function,
+                                  StringRef name, Value queries, Value keys,
+                                  Value values, Value mask, Value out,
+                                  Value lse, const WindowParams &window,
+                                  double keyScale, bool emulate, bool check) {
+  Blocks k;
+  k.queries = queries;
+  k.keys = keys;
+  k.values = values;
+  k.mask = mask;
+  k.out = out;
+  k.lse = lse;
+  std::optional<AttentionShape> shape = attentionShape(queries, Value());
+  if (!shape)
+    return false;
+  k.setShape(*shape);
+  k.chunk = window.chunk;
+  k.before = window.before;
+  k.after = window.after;
+  k.local = true;
+  k.causal = window.causal;
+  k.sequenceOrder = true;
+  k.maskedScore = window.maskedScore;
+  k.selfScore = k.keyNormEps = 0;
+  k.keyScale = keyScale;
+  if (!k.fits())
+    return false;
+  if (check)
+    return true;
+  appendKernel(
+      b, function, name, {k.numChunks(), k.heads, k.batch}, k.threads(),
+      sharedBuffers(k, b), emulate,
+      [&](LaneBuilder &lanes, ValueRange ids, Value tid, ValueRange shared) {
+        KernelEmitter(lanes, k).emit(ids[2], ids[1], ids[0], tid, shared);
       });
   return true;
 }

@@ -40,6 +40,15 @@ struct WindowParams {
 /// self score and key normalization too).
 std::optional<WindowParams> parseWindowParams(DictionaryAttr params, bool lsh);
 
+/// The sizes of an attention: rows [B, H, L, D], and R rounds of sorted
+/// positions [B, H, R, L] (1 without a permutation).
+struct AttentionShape {
+  int64_t batch, heads, rounds, len, dim;
+};
+/// The sizes of `rows` and `perm` (may be null), or nullopt when their
+/// ranks are not 4.
+std::optional<AttentionShape> attentionShape(Value rows, Value perm);
+
 /// Shape and element type of each shared-memory buffer of a kernel.
 using SharedBuffers = SmallVector<std::pair<SmallVector<int64_t>, Type>>;
 /// The code one thread runs: block ids (x, y, z), thread id, the shared
@@ -47,18 +56,34 @@ using SharedBuffers = SmallVector<std::pair<SmallVector<int64_t>, Type>>;
 using KernelBody = function_ref<void(LaneBuilder &, ValueRange blockIds,
                                      Value tid, ValueRange shared)>;
 
-/// Replaces the body of `function` with a gpu.launch of `grid` (x, y, z)
-/// blocks of `threads` threads running `body` or, with `emulate`, with a
-/// CPU emulation of each block (LaneBuilder). The kernel is named
-/// `<function>_mma`.
+/// Appends at `b` (in `function`) a gpu.launch of `grid` (x, y, z) blocks
+/// of `threads` threads running `body` or, with `emulate`, a CPU emulation
+/// of each block (LaneBuilder). The kernel is named `<function>_<name>`.
+void appendKernel(OpBuilder &b, func::FuncOp function, StringRef name,
+                  ArrayRef<int64_t> grid, int64_t threads,
+                  const SharedBuffers &shared, bool emulate, KernelBody body);
+/// Erases the body of `function`; a builder at its (empty) end.
+OpBuilder clearBody(func::FuncOp function);
+/// Replaces the body of `function` with one kernel (appendKernel, named
+/// `<function>_mma`).
 void emitKernel(func::FuncOp function, ArrayRef<int64_t> grid, int64_t threads,
                 const SharedBuffers &shared, bool emulate, KernelBody body);
 
+/// Appends at `b` the fused forward of a local attention whose keys
+/// arrive unscaled (`keyScale` applies as they are gathered), writing
+/// `out` [B, H, L, D] and the log-sum-exps `lse` [B, H, L]: the statistics
+/// a gradient kernel needs. With `check`, appends nothing and says whether
+/// the kernel takes these shapes.
+bool appendLocalForward(OpBuilder &b, func::FuncOp function, StringRef name,
+                        Value queries, Value keys, Value values, Value mask,
+                        Value out, Value lse, const WindowParams &window,
+                        double keyScale, bool emulate, bool check);
+
 /// Replace the body of an outlined LSH or local attention forward
-/// (gradient of LSH attention) with its fused kernel; false when the
-/// function's shapes are not ones the kernel takes (the body stays).
+/// (gradient) with its fused kernel; false when the function's shapes are
+/// not ones the kernel takes (the body stays).
 bool lowerAttentionForward(func::FuncOp function, bool emulate);
-bool lowerLshAttentionGrad(func::FuncOp function, bool emulate);
+bool lowerAttentionGrad(func::FuncOp function, bool emulate);
 
 } // namespace mlir::reformer
 

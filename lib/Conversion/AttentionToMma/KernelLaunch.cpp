@@ -19,6 +19,20 @@ bool reformer::hasStaticStrides(Value value) {
          llvm::none_of(strides, ShapedType::isDynamic) && strides.back() == 1;
 }
 
+std::optional<AttentionShape> reformer::attentionShape(Value rows, Value perm) {
+  auto rowType = cast<MemRefType>(rows.getType());
+  if (rowType.getRank() != 4 ||
+      (perm && cast<MemRefType>(perm.getType()).getRank() != 4))
+    return std::nullopt;
+  AttentionShape s;
+  s.batch = rowType.getDimSize(0);
+  s.heads = rowType.getDimSize(1);
+  s.len = rowType.getDimSize(2);
+  s.dim = rowType.getDimSize(3);
+  s.rounds = perm ? cast<MemRefType>(perm.getType()).getDimSize(2) : 1;
+  return s;
+}
+
 std::optional<WindowParams> reformer::parseWindowParams(DictionaryAttr params,
                                                         bool lsh) {
   WindowParams w;
@@ -46,20 +60,18 @@ std::optional<WindowParams> reformer::parseWindowParams(DictionaryAttr params,
   return w;
 }
 
-void reformer::emitKernel(func::FuncOp function, ArrayRef<int64_t> grid,
-                          int64_t threads, const SharedBuffers &shared,
-                          bool emulate, KernelBody body) {
-  Block &entry = function.getBody().front();
-  while (!entry.empty())
-    entry.back().erase();
-  OpBuilder b = OpBuilder::atBlockEnd(&entry);
-  // The outlined kernel is named `<function>_mma`, e.g.
+void reformer::appendKernel(OpBuilder &b, func::FuncOp function, StringRef name,
+                            ArrayRef<int64_t> grid, int64_t threads,
+                            const SharedBuffers &shared, bool emulate,
+                            KernelBody body) {
+  // The outlined kernel is named `<function>_<name>`, e.g.
   // `forward_lsh_attention_0_mma`.
-  Location loc = NameLoc::get(b.getStringAttr("mma"), function.getLoc());
+  Location loc = NameLoc::get(b.getStringAttr(name), function.getLoc());
   auto module = function->getParentOfType<ModuleOp>();
   auto constant = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
+  OpBuilder::InsertionGuard guard(b);
   if (!emulate) {
     auto workgroup = gpu::AddressSpaceAttr::get(
         b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace());
@@ -72,7 +84,6 @@ void reformer::emitKernel(func::FuncOp function, ArrayRef<int64_t> grid,
         b, loc, constant(grid[0]), constant(grid[1]), constant(grid[2]),
         constant(threads), one, one, /*dynamicSharedMemorySize=*/nullptr,
         /*asyncTokenType=*/nullptr, ValueRange{}, types);
-    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&launch.getBody().front());
     auto terminator = gpu::TerminatorOp::create(b, loc);
     b.setInsertionPoint(terminator);
@@ -80,30 +91,43 @@ void reformer::emitKernel(func::FuncOp function, ArrayRef<int64_t> grid,
     auto ids = launch.getBlockIds();
     body(lanes, ValueRange{ids.x, ids.y, ids.z}, launch.getThreadIds().x,
          launch.getWorkgroupAttributions());
-  } else {
-    // Blocks in a parallel loop (z, y, x), each emulated by its threads.
-    Value zero = constant(0), one = constant(1);
-    auto parallel = scf::ParallelOp::create(
-        b, loc, ValueRange{zero, zero, zero},
-        ValueRange{constant(grid[2]), constant(grid[1]), constant(grid[0])},
-        ValueRange{one, one, one});
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(parallel.getBody()->getTerminator());
-    SmallVector<Value> buffers;
-    for (auto &[shape, type] : shared)
-      buffers.push_back(
-          memref::AllocOp::create(b, loc, MemRefType::get(shape, type)));
-    SmallVector<Attribute> ids;
-    for (int64_t t = 0; t < threads; ++t)
-      ids.push_back(b.getIndexAttr(t));
-    auto idType = VectorType::get({threads}, b.getIndexType());
-    Value tid =
-        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(idType, ids));
-    LaneBuilder lanes(b, loc, module, threads);
-    auto ivs = parallel.getInductionVars();
-    body(lanes, ValueRange{ivs[2], ivs[1], ivs[0]}, tid, buffers);
-    for (Value buffer : buffers)
-      memref::DeallocOp::create(b, loc, buffer);
+    return;
   }
-  func::ReturnOp::create(b, loc);
+  // Blocks in a parallel loop (z, y, x), each emulated by its threads.
+  Value zero = constant(0), one = constant(1);
+  auto parallel = scf::ParallelOp::create(
+      b, loc, ValueRange{zero, zero, zero},
+      ValueRange{constant(grid[2]), constant(grid[1]), constant(grid[0])},
+      ValueRange{one, one, one});
+  b.setInsertionPoint(parallel.getBody()->getTerminator());
+  SmallVector<Value> buffers;
+  for (auto &[shape, type] : shared)
+    buffers.push_back(
+        memref::AllocOp::create(b, loc, MemRefType::get(shape, type)));
+  SmallVector<Attribute> ids;
+  for (int64_t t = 0; t < threads; ++t)
+    ids.push_back(b.getIndexAttr(t));
+  auto idType = VectorType::get({threads}, b.getIndexType());
+  Value tid =
+      arith::ConstantOp::create(b, loc, DenseElementsAttr::get(idType, ids));
+  LaneBuilder lanes(b, loc, module, threads);
+  auto ivs = parallel.getInductionVars();
+  body(lanes, ValueRange{ivs[2], ivs[1], ivs[0]}, tid, buffers);
+  for (Value buffer : buffers)
+    memref::DeallocOp::create(b, loc, buffer);
+}
+
+OpBuilder reformer::clearBody(func::FuncOp function) {
+  Block &entry = function.getBody().front();
+  while (!entry.empty())
+    entry.back().erase();
+  return OpBuilder::atBlockEnd(&entry);
+}
+
+void reformer::emitKernel(func::FuncOp function, ArrayRef<int64_t> grid,
+                          int64_t threads, const SharedBuffers &shared,
+                          bool emulate, KernelBody body) {
+  OpBuilder b = clearBody(function);
+  appendKernel(b, function, "mma", grid, threads, shared, emulate, body);
+  func::ReturnOp::create(b, function.getLoc());
 }

@@ -3,9 +3,8 @@
 // Replaces the body of each outlined attention function (tagged by
 // rf-convert-reformer-to-linalg{outline-attention=1}) with its fused
 // tensor-core kernel: AttentionForwardKernel.cpp for the forward of LSH and
-// local attention, LshAttentionGradKernel.cpp for the gradient of LSH
-// attention. A function whose shapes a kernel does not take keeps its
-// loops.
+// local attention, AttentionGradKernel.cpp for their gradients. A function
+// whose shapes a kernel does not take keeps its loops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,12 +39,14 @@ struct RfLowerAttentionToMmaPass
     getOperation().walk([&](func::FuncOp f) {
       if (f->hasAttr(kLshAttentionBlockAttrName) ||
           f->hasAttr(kLocalAttentionBlockAttrName) ||
-          f->hasAttr(kLshAttentionGradBlockAttrName))
+          f->hasAttr(kLshAttentionGradBlockAttrName) ||
+          f->hasAttr(kLocalAttentionGradBlockAttrName))
         functions.push_back(f);
     });
     for (func::FuncOp function : functions) {
-      if (function->hasAttr(kLshAttentionGradBlockAttrName))
-        lowerLshAttentionGrad(function, emulateOnCpu);
+      if (function->hasAttr(kLshAttentionGradBlockAttrName) ||
+          function->hasAttr(kLocalAttentionGradBlockAttrName))
+        lowerAttentionGrad(function, emulateOnCpu);
       else
         lowerAttentionForward(function, emulateOnCpu);
     }

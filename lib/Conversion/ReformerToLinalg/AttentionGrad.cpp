@@ -715,7 +715,37 @@ struct LowerLocalAttentionGrad : OpRewritePattern<LocalAttentionGradOp> {
     GradCallbacks cb;
     cb.query = queryFn;
     cb.key = keyFn;
-    forEachGradBlock(b, in, cb, batchIv, headIv, shape[0], shape[1]);
+    if (!options.outlineAttention) {
+      forEachGradBlock(b, in, cb, batchIv, headIv, shape[0], shape[1]);
+    } else {
+      // Outlined for a target pass, with room for the forward's outputs
+      // and log-sum-exps, which a fused kernel needs (the loops do not).
+      Type f32 = b.getF32Type();
+      Value out = allocBuffer(b, RankedTensorType::get(shape, f32));
+      Value lse = allocBuffer(b, RankedTensorType::get(shape.drop_back(), f32));
+      SmallVector<Value> args = {in.queries, in.keys, in.values};
+      if (in.mask)
+        args.push_back(in.mask);
+      args.append({in.resultGrad, out, lse, in.dq, in.dk, in.dv});
+      GradOperands outer = in;
+      outlineBlocks(
+          rewriter, b, op, "local_attention_grad", args,
+          kLocalAttentionGradBlockAttrName,
+          windowParams(rewriter, chunk, before, after, op.getCausal()),
+          [&](ImplicitLocOpBuilder &fb, ValueRange p) {
+            size_t n = 0;
+            for (Value *arg : {&in.queries, &in.keys, &in.values})
+              *arg = p[n++];
+            if (in.mask)
+              in.mask = p[n++];
+            in.resultGrad = p[n++];
+            n += 2; // the fused kernel's statistics
+            for (Value *arg : {&in.dq, &in.dk, &in.dv})
+              *arg = p[n++];
+            forEachGradBlock(fb, in, cb, batchIv, headIv, shape[0], shape[1]);
+          });
+      in = outer;
+    }
     rewriter.replaceOp(
         op, {toTensor(b, in.dq), toTensor(b, in.dk), toTensor(b, in.dv)});
     return success();

@@ -226,3 +226,44 @@ func.func private @grad_narrow_head(%qk: memref<1x1x32x8xf32>,
         masked_score = -1.0e9 : f64, self_score = -1.0e5 : f64}} {
   return
 }
+
+// -----
+
+// The local attention gradient: its op has no log-sum-exps, so the fused
+// forward first writes the outputs and log-sum-exps into the function's
+// scratch arguments; then the gradient kernel, whose query chunks past the
+// sequence's ends are skipped (scf.if carrying dK and dV), and which takes
+// do·out per query (a loop over the head dimension) and no self mask.
+// CHECK-LABEL: func.func private @local_grad_blocks
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c2, {{.*}}) threads({{.*}}) in ({{[^)]*}} = %c32,
+// CHECK: math.log
+// CHECK: memref.store %{{.*}}, %arg4[
+// CHECK: memref.store %{{.*}}, %arg5[
+// CHECK: gpu.terminator
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c2{{.*}}, {{.*}}) threads({{.*}}) in ({{[^)]*}} = %c32{{.*}},
+// CHECK-NOT: math.rsqrt
+// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: memref.load %arg5[
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32)
+// CHECK-DAG: memref.load %arg3[
+// CHECK-DAG: memref.load %arg4[
+// CHECK-NOT: arith.constant -1.000000e+05
+// CHECK: memref.atomic_rmw addf %{{.*}}, %arg6[
+// CHECK: memref.atomic_rmw addf %{{.*}}, %arg7[
+// CHECK: memref.atomic_rmw addf %{{.*}}, %arg8[
+// CHECK: gpu.terminator
+func.func private @local_grad_blocks(%q: memref<1x1x32x16xf32>,
+                                     %k: memref<1x1x32x16xf32>,
+                                     %v: memref<1x1x32x16xf32>,
+                                     %dout: memref<1x1x32x16xf32>,
+                                     %out: memref<1x1x32x16xf32>,
+                                     %lse: memref<1x1x32xf32>,
+                                     %dq: memref<1x1x32x16xf32>,
+                                     %dk: memref<1x1x32x16xf32>,
+                                     %dv: memref<1x1x32x16xf32>)
+    attributes {reformer.local_attention_grad_block = {
+        causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64,
+        chunks_before = 1 : i64, masked_score = -1.0e9 : f64}} {
+  return
+}

@@ -373,6 +373,14 @@ func.func @lsh_attention_grad(%qk: tensor<1x2x64x16xf32>, %v: tensor<1x2x64x16xf
 // RUN1: scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = ({{.*}}) to (%c2{{.*}}, %c1{{.*}}, %c2{{.*}})
 // RUN1: memref.atomic_rmw addf
 // RUN1: } loc("local_attention_grad"(
+// Outlined, the blocks also take room for the forward's outputs and
+// log-sum-exps (for a fused kernel; the loops leave them alone).
+// OUTLINE-LABEL: func.func @local_attention_grad
+// OUTLINE: call @[[LGRAD:local_attention_grad_local_attention_grad_[0-9]+]](%{{.*}}) : (memref<2x1x64x16xf32>, memref<2x1x64x16xf32>, memref<2x1x64x16xf32>, memref<2x1x64x16xf32>, memref<2x1x64x16xf32>, memref<2x1x64xf32>, memref<2x1x64x16xf32>, memref<2x1x64x16xf32>, memref<2x1x64x16xf32>) -> ()
+// OUTLINE: func.func private @[[LGRAD]]({{.*}}) attributes {reformer.local_attention_grad_block = {causal = true, chunk_len = 16 : i64, chunks_after = 0 : i64, chunks_before = 1 : i64, masked_score = -1.000000e+09 : f64}}
+// OUTLINE: scf.parallel
+// OUTLINE-COUNT-5: linalg.matmul
+// OUTLINE: return
 func.func @local_attention_grad(%q: tensor<2x1x64x16xf32>, %dy: tensor<2x1x64x16xf32>)
     -> (tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>, tensor<2x1x64x16xf32>) {
   %dq, %dk, %dv = reformer.local_attention_grad %q, %q, %q, %dy {chunk_len = 16 : i64, causal}

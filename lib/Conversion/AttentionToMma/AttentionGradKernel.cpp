@@ -1,12 +1,12 @@
-//===- LshAttentionGradKernel.cpp - Fused LSH attention gradient ----------===//
+//===- AttentionGradKernel.cpp - Fused attention gradients ----------------===//
 //
-// The gradient of one LSH attention as one kernel, FlashAttention-2 style
-// with keys outside and queries inside: a GPU block per (batch, head, tile
-// of up to 64 sorted key slots), 16 keys per warp. A warp keeps its keys
-// (normalized) and values as bf16 mma fragments, and their gradients as
-// f32 accumulators, for the whole block. It visits every query chunk whose
-// window holds the tile (wrapping around the sorted sequence, as the
-// forward does) in tiles of 16 or 32 queries, with mma.sync throughout:
+// The gradient of one LSH (or local) attention as one kernel,
+// FlashAttention-2 style with keys outside and queries inside: a GPU block
+// per (batch, head, tile of up to 64 sorted key slots), 16 keys per warp. A
+// warp keeps its keys (normalized) and values as bf16 mma fragments, and their
+// gradients as f32 accumulators, for the whole block. It visits every query
+// chunk whose window holds the tile (wrapping around the sorted sequence, as
+// the forward does) in tiles of 16 or 32 queries, with mma.sync throughout:
 //
 //   Sᵀ = K·Qᵀ,  P̃ᵀ = exp(Sᵀ + masks − lse_r)·w_r,  dPᵀ = V·dOᵀ,
 //   dSᵀ = P̃ᵀ ⊙ (dPᵀ − do·out),  dV += P̃ᵀ·dO,  dK += dSᵀ·Q,
@@ -16,6 +16,12 @@
 // key. dS goes to shared memory, re-packed along keys by one shuffle, for
 // dQ = dS·K, which the warps add to memory atomically per query tile; dK
 // and dV are added at the end (a position is a key once per round).
+//
+// Local attention has one round (w = 1) in sequence order, keys of their
+// own scaled by 1/sqrt(d), no self mask and no wrap-around: query chunks
+// past the sequence's ends are skipped. Its op has no log-sum-exps, so the
+// kernel is preceded by the fused forward writing the outputs and
+// log-sum-exps (do·out is taken per query tile).
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,12 +57,18 @@ enum Shared {
   QueryDelta,  ///< [query] do·out.
 };
 
-/// One LSH attention gradient's operands and shape.
+/// One attention gradient's operands and shape. LSH: keys are the
+/// queries, normalized; lse is [B, H, R, L], with round weights and do·out.
+/// Local: keys of their own scaled by `keyScale`; the forward's outputs
+/// and lse [B, H, L] (filled by the statistics kernel).
 struct GradBlocks {
-  Value queries, values, perm, mask, resultGrad, lse, weights, outDot;
+  Value queries, keys, values, perm, mask, resultGrad, lse, weights, outDot;
+  Value out;
   Value dq, dk, dv;
   int64_t batch, heads, rounds, len, dim;
   WindowParams w;
+  bool local;
+  double keyScale = 1.0;
 
   int64_t numChunks() const { return rounds * len / w.chunk; }
   int64_t keyTile() const { return std::min(w.chunk, kMaxKeyTile); }
@@ -103,39 +115,55 @@ int64_t sharedBytes(const SharedBuffers &buffers) {
 /// The gradient blocks of `function`, or nullopt when the kernel does not
 /// apply (the loop body stays).
 std::optional<GradBlocks> matchGradBlocks(func::FuncOp function) {
+  GradBlocks k;
   auto params =
       function->getAttrOfType<DictionaryAttr>(kLshAttentionGradBlockAttrName);
+  k.local = !params;
+  if (k.local)
+    params = function->getAttrOfType<DictionaryAttr>(
+        kLocalAttentionGradBlockAttrName);
   if (!params || function.isExternal())
     return std::nullopt;
-  std::optional<WindowParams> window = parseWindowParams(params, true);
+  std::optional<WindowParams> window = parseWindowParams(params, !k.local);
   auto args = function.getArguments();
-  // qk, v, perm, mask?, do, lse, weights, do·out, dq, dk, dv.
-  if (!window || (args.size() != 10 && args.size() != 11))
+  // LSH: qk, v, perm, mask?, do, lse, weights, do·out, dq, dk, dv.
+  // Local: q, k, v, mask?, do, out, lse, dq, dk, dv.
+  size_t count = k.local ? 9 : 10;
+  if (!window || (args.size() != count && args.size() != count + 1))
     return std::nullopt;
   for (Value arg : args)
     if (!hasStaticStrides(arg))
       return std::nullopt;
-  GradBlocks k;
   k.w = *window;
   size_t n = 0;
   k.queries = args[n++];
+  k.keys = k.local ? args[n++] : k.queries;
   k.values = args[n++];
-  k.perm = args[n++];
-  if (args.size() == 11)
+  if (!k.local)
+    k.perm = args[n++];
+  if (args.size() == count + 1)
     k.mask = args[n++];
-  for (Value *v :
-       {&k.resultGrad, &k.lse, &k.weights, &k.outDot, &k.dq, &k.dk, &k.dv})
-    *v = args[n++];
-  auto qType = cast<MemRefType>(k.queries.getType());
-  auto permType = cast<MemRefType>(k.perm.getType());
-  if (qType.getRank() != 4 || permType.getRank() != 4)
+  k.resultGrad = args[n++];
+  if (k.local) {
+    k.out = args[n++];
+    k.lse = args[n++];
+  } else {
+    k.lse = args[n++];
+    k.weights = args[n++];
+    k.outDot = args[n++];
+  }
+  k.dq = args[n++];
+  k.dk = args[n++];
+  k.dv = args[n++];
+  std::optional<AttentionShape> shape = attentionShape(k.queries, k.perm);
+  if (!shape)
     return std::nullopt;
-  k.batch = qType.getDimSize(0);
-  k.heads = qType.getDimSize(1);
-  k.len = qType.getDimSize(2);
-  k.dim = qType.getDimSize(3);
-  k.rounds = permType.getDimSize(2);
-  // The shapes the op verifier guarantees, checked again: a hand-written
+  k.batch = shape->batch;
+  k.heads = shape->heads;
+  k.rounds = shape->rounds;
+  k.len = shape->len;
+  k.dim = shape->dim;
+  // The shapes the op verifiers guarantee, checked again: a hand-written
   // tagged function must not become out-of-bounds accesses.
   Builder b(function.getContext());
   auto shaped = [](Value v, ArrayRef<int64_t> shape, Type element = {}) {
@@ -146,18 +174,30 @@ std::optional<GradBlocks> matchGradBlocks(func::FuncOp function) {
   };
   SmallVector<int64_t> rows = {k.batch, k.heads, k.len, k.dim};
   SmallVector<int64_t> slots = {k.batch, k.heads, k.rounds, k.len};
+  SmallVector<int64_t> positions = {k.batch, k.heads, k.len};
   Type f32 = b.getF32Type();
-  if (!shaped(k.queries, rows) || !shaped(k.values, rows) ||
-      !shaped(k.resultGrad, rows) || !shaped(k.perm, slots, b.getI32Type()) ||
+  if (!shaped(k.queries, rows) || !shaped(k.keys, rows) ||
+      !shaped(k.values, rows) || !shaped(k.resultGrad, rows) ||
       (k.mask && !shaped(k.mask, {k.batch, k.len}, b.getI1Type())) ||
-      !shaped(k.lse, slots, f32) || !shaped(k.weights, slots, f32) ||
-      !shaped(k.outDot, {k.batch, k.heads, k.len}, f32) ||
       !shaped(k.dq, rows, f32) || !shaped(k.dk, rows, f32) ||
       !shaped(k.dv, rows, f32))
     return std::nullopt;
+  if (k.local ? (!shaped(k.out, rows, f32) || !shaped(k.lse, positions, f32))
+              : (!shaped(k.perm, slots, b.getI32Type()) ||
+                 !shaped(k.lse, slots, f32) || !shaped(k.weights, slots, f32) ||
+                 !shaped(k.outDot, positions, f32)))
+    return std::nullopt;
+  if (k.local) {
+    k.keyScale = 1.0 / std::sqrt(double(k.dim));
+    OpBuilder unused(function.getContext());
+    if (!appendLocalForward(unused, function, "", k.queries, k.keys, k.values,
+                            k.mask, k.out, k.lse, k.w, k.keyScale,
+                            /*emulate=*/false, /*check=*/true))
+      return std::nullopt;
+  }
   // Warps of 16 keys; a key tile lies in one chunk of one round; one mma
   // k-step per 16 of the head dimension, at most 128 (the registers of a
-  // warp's keys, values and their gradients: 192 per thread).
+  // warp's keys' gradients: 128 per thread).
   if (k.w.chunk % kRowsPerWarp != 0 || k.len % k.w.chunk != 0 ||
       k.w.chunk % k.keyTile() != 0 || k.dim % 16 != 0 || k.dim > 128 ||
       k.queryTile() == 0 || sharedBytes(k.shared(b)) > kSharedLimitBytes)
@@ -187,34 +227,78 @@ public:
     loadKeys(firstSlot);
 
     // Every query chunk whose window holds the tile's chunk kc: query
-    // chunk qc sees key chunks qc − before … qc + after.
+    // chunk qc sees key chunks qc − before … qc + after. The chunk indices
+    // are uniform over the block: scalars, also in the emulation.
     int64_t window = k.w.before + 1 + k.w.after, tilesPerChunk = c / nq;
-    Value kc = L.div(firstSlot, c);
+    int64_t numChunks = k.numChunks();
+    Value kc = arith::DivUIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, tile, scalar(kt)), scalar(c));
     SmallVector<Value> acc = loop(
         window * tilesPerChunk, SmallVector<Value>(2 * (d / 8) * 4, L.f32(0)),
         [&](Value it, ValueRange carried) {
-          Value offset = L.div(it, tilesPerChunk);
-          Value qc = L.positiveMod(L.sub(L.add(kc, k.w.before), offset),
-                                   k.numChunks());
-          Value firstQuery =
-              L.add(L.mul(qc, c), L.mul(L.rem(it, tilesPerChunk), nq));
-          SmallVector<Value> next(carried);
-          gatherQueries(firstQuery);
-          attendQueries(next);
-          L.barrier(); // the next tile overwrites the shared buffers
-          return next;
+          Value offset =
+              arith::DivUIOp::create(b, loc, it, scalar(tilesPerChunk));
+          Value qc = arith::SubIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, kc, scalar(k.w.before)),
+              offset);
+          Value inRange;
+          if (k.local) {
+            // No wrap-around: chunks past the sequence's ends do not exist.
+            inRange = arith::AndIOp::create(
+                b, loc,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, qc,
+                                      scalar(0)),
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, qc,
+                                      scalar(numChunks)));
+          } else {
+            Value r = arith::RemSIOp::create(b, loc, qc, scalar(numChunks));
+            qc = arith::SelectOp::create(
+                b, loc,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, r,
+                                      scalar(0)),
+                arith::AddIOp::create(b, loc, r, scalar(numChunks)), r);
+          }
+          Value firstQuery = arith::AddIOp::create(
+              b, loc, arith::MulIOp::create(b, loc, qc, scalar(c)),
+              arith::MulIOp::create(
+                  b, loc,
+                  arith::RemUIOp::create(b, loc, it, scalar(tilesPerChunk)),
+                  scalar(nq)));
+          auto attend = [&]() {
+            SmallVector<Value> next(carried);
+            gatherQueries(firstQuery);
+            attendQueries(next);
+            L.barrier(); // the next tile overwrites the shared buffers
+            return next;
+          };
+          if (!inRange)
+            return attend();
+          auto ifOp = scf::IfOp::create(b, loc, ValueRange(carried).getTypes(),
+                                        inRange, /*withElseRegion=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          scf::YieldOp::create(b, loc, attend());
+          b.setInsertionPointToStart(ifOp.elseBlock());
+          scf::YieldOp::create(b, loc, carried);
+          return SmallVector<Value>(ifOp.getResults());
         });
-    // dK (normalized keys) and dV: a position is a key in every round.
+    // dK (of the normalized or scaled keys: local keys' scale is undone
+    // here, LSH normalization by the caller) and dV: a position is a key
+    // in every round.
     for (int64_t nd = 0; nd < d / 8; ++nd)
       for (int64_t v = 0; v < 4; ++v) {
         Value col = L.add(L.mul(inGroup, 2), 8 * nd + v % 2);
-        L.atomicAdd(acc[4 * nd + v], k.dk, {bb, h, keyRow[v / 2], col});
+        Value dkValue = acc[4 * nd + v];
+        if (k.keyScale != 1.0)
+          dkValue = fmul(dkValue, L.f32(k.keyScale));
+        L.atomicAdd(dkValue, k.dk, {bb, h, keyRow[v / 2], col});
         L.atomicAdd(acc[4 * (d / 8) + 4 * nd + v], k.dv,
                     {bb, h, keyRow[v / 2], col});
       }
   }
 
 private:
+  Value scalar(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
   Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
@@ -253,19 +337,31 @@ private:
     Value leader = cmp(arith::CmpIPredicate::eq, inGroup, L.index(0));
     for (int64_t r = 0; r < 2; ++r) {
       Value inTile = L.add(L.mul(warp, kRowsPerWarp), L.add(group, 8 * r));
-      auto [round, within] = split(L.add(firstSlot, inTile));
-      keyPos[r] = L.load(k.perm, {bb, h, round, within});
-      keyRow[r] = L.toIndex(keyPos[r]);
+      Value slot = L.add(firstSlot, inTile);
+      if (k.local) {
+        keyPos[r] = L.toI32(slot);
+        keyRow[r] = slot;
+      } else {
+        auto [round, within] = split(slot);
+        keyPos[r] = L.load(k.perm, {bb, h, round, within});
+        keyRow[r] = L.toIndex(keyPos[r]);
+      }
       keyBias[r] = L.f32(0);
       if (k.mask)
         keyBias[r] = L.select(L.load(k.mask, {bb, keyRow[r]}), L.f32(0),
                               L.f32(k.w.maskedScore));
+      if (k.local) {
+        keyScale[r] = L.f32(k.keyScale);
+        L.store(keyPos[r], shared[KeyPos], {inTile}, leader);
+        L.store(keyScale[r], shared[KeyScale], {inTile}, leader);
+        continue;
+      }
       // The 4 threads of a group hold the row's columns between them.
       Value sumSq = L.f32(0);
       for (int64_t ks = 0; ks < d / 16; ++ks)
         for (int64_t e = 0; e < 4; ++e) {
           Value col = L.add(L.mul(inGroup, 2), 16 * ks + 8 * (e / 2) + e % 2);
-          Value x = loadF32(k.queries, {bb, h, keyRow[r], col});
+          Value x = loadF32(k.keys, {bb, h, keyRow[r], col});
           sumSq = fadd(sumSq, fmul(x, x));
         }
       for (int64_t mask : {1, 2})
@@ -283,7 +379,7 @@ private:
       Value key0 = L.mul(pair, 2), key1 = L.add(key0, 1);
       auto keyAt = [&](Value key) {
         Value row = L.toIndex(L.load(shared[KeyPos], {key}));
-        return fmul(loadF32(k.queries, {bb, h, row, e}),
+        return fmul(loadF32(k.keys, {bb, h, row, e}),
                     L.load(shared[KeyScale], {key}));
       };
       L.store(L.packBf16(keyAt(key0), keyAt(key1)), shared[KeysT], {e, pair},
@@ -338,15 +434,30 @@ private:
   void gatherQueries(Value firstQuery) {
     int64_t d = k.dim, nq = k.queryTile();
     Value t = L.rem(tid, nq);
-    auto [round, within] = split(L.add(firstQuery, t));
-    Value pos = L.load(k.perm, {bb, h, round, within});
-    Value row = L.toIndex(pos);
+    Value slot = L.add(firstQuery, t);
     Value first = L.lessThan(tid, nq);
-    L.store(pos, shared[QueryPos], {t}, first);
-    L.store(L.load(k.lse, {bb, h, round, row}), shared[QueryLse], {t}, first);
-    L.store(L.load(k.weights, {bb, h, round, row}), shared[QueryWeight], {t},
-            first);
-    L.store(L.load(k.outDot, {bb, h, row}), shared[QueryDelta], {t}, first);
+    if (k.local) {
+      // One round: weight 1; do·out from the statistics kernel's outputs.
+      Value row = slot;
+      L.store(L.toI32(slot), shared[QueryPos], {t}, first);
+      L.store(L.load(k.lse, {bb, h, row}), shared[QueryLse], {t}, first);
+      L.store(L.f32(1), shared[QueryWeight], {t}, first);
+      SmallVector<Value> dot = loop(
+          d, {L.f32(0)}, [&](Value e, ValueRange sum) -> SmallVector<Value> {
+            return {fadd(sum[0], fmul(loadF32(k.resultGrad, {bb, h, row, e}),
+                                      loadF32(k.out, {bb, h, row, e})))};
+          });
+      L.store(dot[0], shared[QueryDelta], {t}, first);
+    } else {
+      auto [round, within] = split(slot);
+      Value pos = L.load(k.perm, {bb, h, round, within});
+      Value row = L.toIndex(pos);
+      L.store(pos, shared[QueryPos], {t}, first);
+      L.store(L.load(k.lse, {bb, h, round, row}), shared[QueryLse], {t}, first);
+      L.store(L.load(k.weights, {bb, h, round, row}), shared[QueryWeight], {t},
+              first);
+      L.store(L.load(k.outDot, {bb, h, row}), shared[QueryDelta], {t}, first);
+    }
     L.barrier();
     auto rowOf = [&](Value query) {
       return L.toIndex(L.load(shared[QueryPos], {query}));
@@ -384,7 +495,7 @@ private:
         k.dim / 16, init, [&](Value ks, ValueRange acc) -> SmallVector<Value> {
           SmallVector<Value> next(acc);
           for (auto [tile, rows, base] :
-               {std::tuple(shared[Queries], k.queries, 0),
+               {std::tuple(shared[Queries], k.keys, 0),
                 std::tuple(shared[Grads], k.values, 1)}) {
             SmallVector<Value> a =
                 rowFragment(rows, ks, tile == shared[Queries]);
@@ -465,7 +576,8 @@ private:
         };
         if (k.w.causal)
           addIf(arith::CmpIPredicate::sgt, k.w.maskedScore);
-        addIf(arith::CmpIPredicate::eq, k.w.selfScore);
+        if (!k.local)
+          addIf(arith::CmpIPredicate::eq, k.w.selfScore);
         Value lse = L.load(shared[QueryLse], {query});
         Value p = fmul(math::ExpOp::create(b, loc, fsub(x, lse)),
                        L.load(shared[QueryWeight], {query}));
@@ -544,17 +656,23 @@ private:
 
 } // namespace
 
-bool reformer::lowerLshAttentionGrad(func::FuncOp function, bool emulate) {
+bool reformer::lowerAttentionGrad(func::FuncOp function, bool emulate) {
   std::optional<GradBlocks> k = matchGradBlocks(function);
   if (!k)
     return false;
-  Builder b(function.getContext());
+  OpBuilder b = clearBody(function);
+  // Local attention: its outputs and log-sum-exps first.
+  if (k->local)
+    appendLocalForward(b, function, "stats_mma", k->queries, k->keys, k->values,
+                       k->mask, k->out, k->lse, k->w, k->keyScale, emulate,
+                       /*check=*/false);
   int64_t keyTiles = k->rounds * k->len / k->keyTile();
-  emitKernel(
-      function, {keyTiles, k->heads, k->batch}, k->threads(), k->shared(b),
-      emulate,
+  appendKernel(
+      b, function, "mma", {keyTiles, k->heads, k->batch}, k->threads(),
+      k->shared(b), emulate,
       [&](LaneBuilder &lanes, ValueRange ids, Value tid, ValueRange shared) {
         GradEmitter(lanes, *k).emit(ids[0], ids[1], ids[2], tid, shared);
       });
+  func::ReturnOp::create(b, function.getLoc());
   return true;
 }
