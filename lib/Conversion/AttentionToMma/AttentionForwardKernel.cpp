@@ -33,21 +33,13 @@ namespace {
 /// sorted sequence, normalize the shared query/key rows into keys, mask
 /// each query's own key and write log-sum-exps; local blocks read
 /// positions in order, with keys absent past the sequence's ends.
-struct Blocks {
+struct Blocks : AttentionShape {
   Value queries, keys, values, perm, mask, out, lse;
-  int64_t batch, heads, rounds, len, dim, chunk, before, after;
+  int64_t chunk, before, after;
   bool local, causal, sequenceOrder;
   double maskedScore, selfScore, keyNormEps;
   /// Local keys that arrive unscaled are scaled as they are gathered.
   double keyScale = 1.0;
-
-  void setShape(const AttentionShape &s) {
-    batch = s.batch;
-    heads = s.heads;
-    rounds = s.rounds;
-    len = s.len;
-    dim = s.dim;
-  }
 
   int64_t numChunks() const { return rounds * len / chunk; }
   int64_t keyTile() const { return std::min(chunk, kMaxKeyTile); }
@@ -118,7 +110,7 @@ std::optional<Blocks> matchBlocks(func::FuncOp function) {
   std::optional<AttentionShape> shape = attentionShape(k.queries, k.perm);
   if (!shape)
     return std::nullopt;
-  k.setShape(*shape);
+  static_cast<AttentionShape &>(k) = *shape;
   // The shapes the op verifiers guarantee, checked again: a hand-written
   // tagged function must not become out-of-bounds accesses.
   auto shaped = [](Value v, ArrayRef<int64_t> shape, Type element = {}) {
@@ -492,11 +484,11 @@ bool reformer::lowerAttentionForward(func::FuncOp function, bool emulate) {
   return true;
 }
 
-bool reformer::appendLocalForward(OpBuilder &b, func::FuncOp function,
-                                  StringRef name, Value queries, Value keys,
-                                  Value values, Value mask, Value out,
-                                  Value lse, const WindowParams &window,
-                                  double keyScale, bool emulate, bool check) {
+/// The blocks of a local attention whose keys are scaled by `keyScale` as
+/// they are gathered and which writes its log-sum-exps [B, H, L].
+static Blocks localBlocks(Value queries, Value keys, Value values, Value mask,
+                          Value out, Value lse, const WindowParams &window,
+                          double keyScale) {
   Blocks k;
   k.queries = queries;
   k.keys = keys;
@@ -504,10 +496,7 @@ bool reformer::appendLocalForward(OpBuilder &b, func::FuncOp function,
   k.mask = mask;
   k.out = out;
   k.lse = lse;
-  std::optional<AttentionShape> shape = attentionShape(queries, Value());
-  if (!shape)
-    return false;
-  k.setShape(*shape);
+  static_cast<AttentionShape &>(k) = *attentionShape(queries, Value());
   k.chunk = window.chunk;
   k.before = window.before;
   k.after = window.after;
@@ -517,15 +506,24 @@ bool reformer::appendLocalForward(OpBuilder &b, func::FuncOp function,
   k.maskedScore = window.maskedScore;
   k.selfScore = k.keyNormEps = 0;
   k.keyScale = keyScale;
-  if (!k.fits())
-    return false;
-  if (check)
-    return true;
+  return k;
+}
+
+bool reformer::localForwardFits(Value queries, const WindowParams &window) {
+  return localBlocks(queries, {}, {}, {}, {}, {}, window, 1.0).fits();
+}
+
+void reformer::appendLocalForward(OpBuilder &b, func::FuncOp function,
+                                  StringRef name, Value queries, Value keys,
+                                  Value values, Value mask, Value out,
+                                  Value lse, const WindowParams &window,
+                                  double keyScale, bool emulate) {
+  Blocks k =
+      localBlocks(queries, keys, values, mask, out, lse, window, keyScale);
   appendKernel(
       b, function, name, {k.numChunks(), k.heads, k.batch}, k.threads(),
       sharedBuffers(k, b), emulate,
       [&](LaneBuilder &lanes, ValueRange ids, Value tid, ValueRange shared) {
         KernelEmitter(lanes, k).emit(ids[2], ids[1], ids[0], tid, shared);
       });
-  return true;
 }

@@ -61,11 +61,10 @@ enum Shared {
 /// queries, normalized; lse is [B, H, R, L], with round weights and do·out.
 /// Local: keys of their own scaled by `keyScale`; the forward's outputs
 /// and lse [B, H, L] (filled by the statistics kernel).
-struct GradBlocks {
+struct GradBlocks : AttentionShape {
   Value queries, keys, values, perm, mask, resultGrad, lse, weights, outDot;
   Value out;
   Value dq, dk, dv;
-  int64_t batch, heads, rounds, len, dim;
   WindowParams w;
   bool local;
   double keyScale = 1.0;
@@ -158,11 +157,7 @@ std::optional<GradBlocks> matchGradBlocks(func::FuncOp function) {
   std::optional<AttentionShape> shape = attentionShape(k.queries, k.perm);
   if (!shape)
     return std::nullopt;
-  k.batch = shape->batch;
-  k.heads = shape->heads;
-  k.rounds = shape->rounds;
-  k.len = shape->len;
-  k.dim = shape->dim;
+  static_cast<AttentionShape &>(k) = *shape;
   // The shapes the op verifiers guarantee, checked again: a hand-written
   // tagged function must not become out-of-bounds accesses.
   Builder b(function.getContext());
@@ -189,10 +184,7 @@ std::optional<GradBlocks> matchGradBlocks(func::FuncOp function) {
     return std::nullopt;
   if (k.local) {
     k.keyScale = 1.0 / std::sqrt(double(k.dim));
-    OpBuilder unused(function.getContext());
-    if (!appendLocalForward(unused, function, "", k.queries, k.keys, k.values,
-                            k.mask, k.out, k.lse, k.w, k.keyScale,
-                            /*emulate=*/false, /*check=*/true))
+    if (!localForwardFits(k.queries, k.w))
       return std::nullopt;
   }
   // Warps of 16 keys; a key tile lies in one chunk of one round; one mma
@@ -664,8 +656,7 @@ bool reformer::lowerAttentionGrad(func::FuncOp function, bool emulate) {
   // Local attention: its outputs and log-sum-exps first.
   if (k->local)
     appendLocalForward(b, function, "stats_mma", k->queries, k->keys, k->values,
-                       k->mask, k->out, k->lse, k->w, k->keyScale, emulate,
-                       /*check=*/false);
+                       k->mask, k->out, k->lse, k->w, k->keyScale, emulate);
   int64_t keyTiles = k->rounds * k->len / k->keyTile();
   appendKernel(
       b, function, "mma", {keyTiles, k->heads, k->batch}, k->threads(),

@@ -69,15 +69,17 @@ OpBuilder clearBody(func::FuncOp function);
 void emitKernel(func::FuncOp function, ArrayRef<int64_t> grid, int64_t threads,
                 const SharedBuffers &shared, bool emulate, KernelBody body);
 
+/// Whether the fused forward takes a local attention of `queries`
+/// [B, H, L, D] and `window`.
+bool localForwardFits(Value queries, const WindowParams &window);
 /// Appends at `b` the fused forward of a local attention whose keys
 /// arrive unscaled (`keyScale` applies as they are gathered), writing
 /// `out` [B, H, L, D] and the log-sum-exps `lse` [B, H, L]: the statistics
-/// a gradient kernel needs. With `check`, appends nothing and says whether
-/// the kernel takes these shapes.
-bool appendLocalForward(OpBuilder &b, func::FuncOp function, StringRef name,
+/// a gradient kernel needs. The shapes must fit (localForwardFits).
+void appendLocalForward(OpBuilder &b, func::FuncOp function, StringRef name,
                         Value queries, Value keys, Value values, Value mask,
                         Value out, Value lse, const WindowParams &window,
-                        double keyScale, bool emulate, bool check);
+                        double keyScale, bool emulate);
 
 /// Replace the body of an outlined LSH or local attention forward
 /// (gradient) with its fused kernel; false when the function's shapes are

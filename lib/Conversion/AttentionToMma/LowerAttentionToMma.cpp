@@ -12,6 +12,7 @@
 
 #include "reformer/Conversion/Passes.h"
 
+// The dialects the kernels create (the pass's dependent dialects).
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
