@@ -57,8 +57,7 @@ SmallVector<PipelineStage> reformer::getTargetIndependentStages(
            " vector-lanes=" + std::to_string(attention.vectorLanes) +
            " grad-block-run=" + std::to_string(attention.gradBlockRun) +
            " sort-tiles=" + std::to_string(attention.sortTiles) +
-           " outline-attention=" +
-           std::to_string(attention.outlineAttention) +
+           " outline-attention=" + std::to_string(attention.outlineAttention) +
            "},"
            "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
            "func.func(rf-unshare-fills)"},
@@ -66,13 +65,15 @@ SmallVector<PipelineStage> reformer::getTargetIndependentStages(
       // the entry points take only pointers. The deallocation pipeline frees
       // buffers at the end of their block; optimize-allocation-liveness
       // moves each free to right after the buffer's last use, so a training
-      // step holds only what its backward still needs.
+      // step holds only what its backward still needs; gradients are kept in
+      // their parameters' output buffers.
       {"bufferized", "one-shot-bufferize{bufferize-function-boundaries=1 "
                      "function-boundary-type-conversion=identity-layout-map},"
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
                      "buffer-deallocation-pipeline,"
-                     "func.func(optimize-allocation-liveness),canonicalize"},
+                     "func.func(optimize-allocation-liveness),"
+                     "func.func(rf-place-gradients-in-outputs),canonicalize"},
   };
   return stages;
 }

@@ -31,8 +31,9 @@ std::string reformer::ptxFeatureForChip(StringRef chip) {
   if (version < 70)
     return "";
   // Blackwell needs PTX 8.7 or later (8.8 covers every sm_1xx LLVM knows);
-  // PTX 8.0 covers Volta to Hopper.
-  return version >= 100 ? "+ptx88" : "+ptx80";
+  // PTX 8.1 covers Volta to Hopper and lifts the kernel-argument limit from
+  // 4 KB to 32 KB, which the merged optimizer update needs.
+  return version >= 100 ? "+ptx88" : "+ptx81";
 }
 
 bool reformer::isMatmulPrecision(StringRef precision) {
@@ -70,6 +71,7 @@ reformer::getGpuPipelineStages(const GpuPipelineOptions &options) {
       {"loops",
        matmuls + "func.func(scf-forall-to-parallel),"
                  "rf-expand-strided-copies{parallel-bytes=1},"
+                 "func.func(rf-fuse-optimizer-updates),"
                  "func.func(convert-linalg-to-parallel-loops),rf-expand-bf16,"
                  "convert-vector-to-scf{full-unroll=1},"
                  "convert-bufferization-to-memref,"

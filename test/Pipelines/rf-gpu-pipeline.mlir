@@ -12,7 +12,7 @@
 // CHECK: llvm.call @_mlir_memref_to_llvm_alloc
 // CHECK: gpu.launch_func
 // CHECK: llvm.call @_mlir_memref_to_llvm_free
-// CHECK: gpu.binary @f_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}.target sm_90a
+// CHECK: gpu.binary @f_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx81">, {{.*}}.target sm_90a
 // CHECK: llvm.func @reformer_entry_f(%{{.*}}: !llvm.ptr)
 // CHECK: @reformer_abi("reformer-abi 1\0Afunction f reformer_entry_f 4\0Ainput arg0 f32 2x16x8\0Aparam g f32 8\0Aparam b f32 8\0Aoutput result0 f32 2x16x8\0A\00")
 func.func @f(%x: tensor<2x16x8xf32>, %g: tensor<8xf32> {reformer.param = "g"}, %b: tensor<8xf32> {reformer.param = "b"})

@@ -288,45 +288,130 @@ TEST(Gradients, AxialPositionsMatchFiniteDifferences) {
       kTolerance);
 }
 
+/// One AdamW step of the reference state, in double precision: β1 = 0.9,
+/// β2 = 0.98, ε = 1e-9 and weight decay 0.01, as the functions below
+/// configure the op.
+struct AdamReference {
+  Vec p, m, v;
+
+  void step(const std::vector<float> &grad, double lr, int t) {
+    for (size_t i = 0; i < p.size(); ++i) {
+      double g = grad[i];
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.98 * v[i] + 0.02 * g * g;
+      double mHat = m[i] / (1 - std::pow(0.9, t));
+      double vHat = v[i] / (1 - std::pow(0.98, t));
+      p[i] -= lr * (mHat / (std::sqrt(vHat) + 1e-9) + 0.01 * p[i]);
+    }
+  }
+};
+
+/// `reformer.adam_update` of a parameter of type `type` (in `f`'s
+/// signature: %pN, %gN, %mN, %vN), results %pN2, %mN2, %vN2.
+std::string adamUpdate(int n, const std::string &type) {
+  return llvm::formatv(R"(
+      %p{0}2, %m{0}2, %v{0}2 = reformer.adam_update %p{0}, %g{0}, %m{0}, %v{0}, %lr, %s
+          {{beta1 = 0.9 : f64, beta2 = 0.98 : f64, epsilon = 1.0e-9 : f64,
+           weight_decay = 0.01 : f64}
+          : ({1}, {1}, {1}, {1}, tensor<f32>, tensor<f32>) -> ({1}, {1}, {1}))",
+                       n, type)
+      .str();
+}
+
 TEST(Gradients, AdamUpdateMatchesEquations) {
   auto compiled = Compiled::fromSource(R"(
-    func.func @f(%p: tensor<6x7xf32>, %g: tensor<6x7xf32>, %m: tensor<6x7xf32>,
-                 %v: tensor<6x7xf32>, %lr: tensor<f32>, %s: tensor<f32>)
-        -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>) {
-      %p2, %m2, %v2 = reformer.adam_update %p, %g, %m, %v, %lr, %s
-          {beta1 = 0.9 : f64, beta2 = 0.98 : f64, epsilon = 1.0e-9 : f64,
-           weight_decay = 0.01 : f64}
-          : (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>,
-             tensor<f32>, tensor<f32>)
-          -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>)
-      return %p2, %m2, %v2 : tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>
+    func.func @f(%p0: tensor<6x7xf32>, %g0: tensor<6x7xf32>, %m0: tensor<6x7xf32>,
+                 %v0: tensor<6x7xf32>, %lr: tensor<f32>, %s: tensor<f32>)
+        -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>) {)" +
+                                       adamUpdate(0, "tensor<6x7xf32>") + R"(
+      return %p02, %m02, %v02 : tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>
     })");
   ASSERT_TRUE(compiled);
   std::mt19937 rng(6);
   size_t n = 42;
   auto param = randomFloats(rng, n, 1.0);
   std::vector<float> m(n, 0.0f), v(n, 0.0f);
-  Vec P = toDouble(param), M(n, 0.0), V(n, 0.0);
+  AdamReference ref{toDouble(param), Vec(n, 0.0), Vec(n, 0.0)};
   for (int step = 1; step <= 3; ++step) {
     auto grad = randomFloats(rng, n, 1.0);
     float lr = 0.01f * step, t = float(step);
     std::vector<float> p2(n), m2(n), v2(n);
     compiled->call("f", {param.data(), grad.data(), m.data(), v.data(), &lr, &t,
                          p2.data(), m2.data(), v2.data()});
-    for (size_t i = 0; i < n; ++i) {
-      double g = grad[i];
-      M[i] = 0.9 * M[i] + 0.1 * g;
-      V[i] = 0.98 * V[i] + 0.02 * g * g;
-      double mHat = M[i] / (1 - std::pow(0.9, step));
-      double vHat = V[i] / (1 - std::pow(0.98, step));
-      P[i] -= double(lr) * (mHat / (std::sqrt(vHat) + 1e-9) + 0.01 * P[i]);
-    }
-    EXPECT_LE(relativeError(m2, M), 1e-5) << "step " << step;
-    EXPECT_LE(relativeError(v2, V), 1e-5) << "step " << step;
-    EXPECT_LE(relativeError(p2, P), 1e-5) << "step " << step;
+    ref.step(grad, lr, step);
+    EXPECT_LE(relativeError(m2, ref.m), 1e-5) << "step " << step;
+    EXPECT_LE(relativeError(v2, ref.v), 1e-5) << "step " << step;
+    EXPECT_LE(relativeError(p2, ref.p), 1e-5) << "step " << step;
     param = p2;
     m = m2;
     v = v2;
+  }
+}
+
+// The GPU pipeline merges a step's updates into one loop (one kernel) that
+// finds each element's parameter by its offset; here three parameters of
+// 42, 5 and 24 elements (boundaries inside a block of threads), through
+// the GPU loop mapping run on the CPU.
+TEST(Gradients, MergedAdamUpdatesMatchEquations) {
+  const char *types[] = {"tensor<6x7xf32>", "tensor<5xf32>",
+                         "tensor<2x3x4xf32>"};
+  const size_t sizes[] = {42, 5, 24};
+  std::string args, results, returned, body;
+  for (int k = 0; k < 3; ++k) {
+    std::string t = types[k];
+    args +=
+        llvm::formatv("%p{0}: {1}, %g{0}: {1}, %m{0}: {1}, %v{0}: {1}, ", k, t);
+    results += llvm::formatv("{0}{1}, {1}, {1}", k ? ", " : "", t);
+    returned += llvm::formatv("{0}%p{1}2, %m{1}2, %v{1}2", k ? ", " : "", k);
+    body += adamUpdate(k, t);
+  }
+  std::string source = "func.func @f(" + args +
+                       "%lr: tensor<f32>, %s: tensor<f32>) -> (" + results +
+                       ") {" + body + "\n return " + returned + " : " +
+                       results + "\n}";
+  auto compiled = Compiled::fromSource(source, gpuMappingOnCpuStages());
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(7);
+  std::vector<std::vector<float>> p(3), m(3), v(3);
+  std::vector<AdamReference> ref(3);
+  for (int k = 0; k < 3; ++k) {
+    p[k] = randomFloats(rng, sizes[k], 1.0);
+    m[k] = randomFloats(rng, sizes[k], 0.1);
+    v[k] = randomFloats(rng, sizes[k], 0.1);
+    for (float &x : v[k])
+      x = x * x;
+    ref[k] = {toDouble(p[k]), toDouble(m[k]), toDouble(v[k])};
+  }
+  for (int step = 1; step <= 3; ++step) {
+    float lr = 0.01f * step, t = float(step);
+    std::vector<std::vector<float>> g(3), p2(3), m2(3), v2(3);
+    std::vector<void *> pointers;
+    for (int k = 0; k < 3; ++k) {
+      g[k] = randomFloats(rng, sizes[k], 1.0);
+      for (std::vector<float> *x : {&p[k], &g[k], &m[k], &v[k]})
+        pointers.push_back(x->data());
+    }
+    pointers.push_back(&lr);
+    pointers.push_back(&t);
+    for (int k = 0; k < 3; ++k) {
+      for (auto *x : {&p2[k], &m2[k], &v2[k]}) {
+        x->resize(sizes[k]);
+        pointers.push_back(x->data());
+      }
+    }
+    compiled->call("f", pointers);
+    for (int k = 0; k < 3; ++k) {
+      ref[k].step(g[k], lr, step);
+      EXPECT_LE(relativeError(m2[k], ref[k].m), 1e-5)
+          << "parameter " << k << ", step " << step;
+      EXPECT_LE(relativeError(v2[k], ref[k].v), 1e-5)
+          << "parameter " << k << ", step " << step;
+      EXPECT_LE(relativeError(p2[k], ref[k].p), 1e-5)
+          << "parameter " << k << ", step " << step;
+      p[k] = p2[k];
+      m[k] = m2[k];
+      v[k] = v2[k];
+    }
   }
 }
 

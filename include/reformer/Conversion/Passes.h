@@ -55,6 +55,11 @@ constexpr llvm::StringLiteral kLshAttentionGradBlockAttrName =
 constexpr llvm::StringLiteral kLocalAttentionGradBlockAttrName =
     "reformer.local_attention_grad_block";
 
+/// The unit attribute of the elementwise linalg.generic of one parameter's
+/// optimizer update (see rf-fuse-optimizer-updates).
+constexpr llvm::StringLiteral kOptimizerUpdateAttrName =
+    "reformer.optimizer_update";
+
 /// Adds every reformer-op lowering to `patterns`.
 void populateReformerToLinalgPatterns(
     RewritePatternSet &patterns,

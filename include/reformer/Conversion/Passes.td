@@ -380,6 +380,66 @@ def RfLowerAttentionToMma
   ];
 }
 
+def RfPlaceGradientsInOutputs
+    : Pass<"rf-place-gradients-in-outputs", "::mlir::func::FuncOp"> {
+  let summary = "Keep each parameter's gradient in that parameter's output "
+                "buffer";
+  let description = [{
+    In a bufferized training step, an optimizer update (a `linalg.generic`
+    tagged `reformer.optimizer_update`, inputs `(param, grad, state…)`,
+    outputs `(new_param, new_state…)`) reads a gradient that the backward
+    accumulated in a buffer of its own, which lives from the gradient's
+    first contribution to the update. The update's `new_param` output is a
+    buffer of the caller that nothing else touches. When the gradient's
+    buffer is a function-level `memref.alloc` of the same type, used only
+    before the update (and freed after it), and the output buffer is used
+    by the update alone, the gradient is accumulated in the output buffer
+    instead: the update then reads each element's gradient and writes the
+    new value in its place, and the allocation and its frees go. A step's
+    gradients then take no memory of their own, and the updates can wait
+    until the end of the step at no cost (`rf-fuse-optimizer-updates`).
+  }];
+}
+
+def RfFuseOptimizerUpdates
+    : Pass<"rf-fuse-optimizer-updates", "::mlir::func::FuncOp"> {
+  let summary = "Merge a function's optimizer updates into one parallel loop";
+  let description = [{
+    The lowering of `reformer.adam_update` tags its elementwise
+    `linalg.generic` (`reformer.optimizer_update`). On buffers, each such
+    update at the top of a function would become a kernel of its own on the
+    GPU: one launch per parameter at the end of a training step. This pass
+    merges them into one `scf.parallel` over all their elements, in the
+    updates' order, which `rf-map-loops-to-gpu` makes one kernel. Each
+    iteration finds its parameter with a binary tree of `scf.if` on the
+    running element offsets (about log2 of the number of updates compares)
+    and runs that update's body on its element, so consecutive threads
+    still touch consecutive elements. Multi-dimensional buffers are viewed
+    as one-dimensional (`memref.collapse_shape`).
+
+    The merged loop stands where the last update stood, so an earlier
+    update moves later: it joins only if nothing between it and the last
+    update writes a buffer it reads or writes, or reads a buffer it writes
+    (buffers compared by their allocation or function argument, through
+    views; an op of unknown effects is taken to read and write its buffer
+    operands). Updates are grouped in order so that each loop's kernel
+    arguments, estimated from their memref descriptors, fit
+    `max-kernel-param-bytes` (32764: the limit from PTX ISA 8.1 on sm_70
+    and later); a group of one is left alone. Updates that are not
+    statically shaped, identity-mapped and elementwise, or that are nested
+    in other ops, are left alone too.
+  }];
+  let options = [
+    Option<"maxKernelParamBytes", "max-kernel-param-bytes", "int64_t",
+           "32764", "most bytes of kernel arguments one merged loop may take">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 def RfPlanArena : Pass<"rf-plan-arena", "::mlir::func::FuncOp"> {
   let summary = "Place a function's buffers in one arena at planned offsets";
   let description = [{

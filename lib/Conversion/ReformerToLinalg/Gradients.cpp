@@ -9,6 +9,7 @@
 #include "LoweringUtils.h"
 #include "Patterns.h"
 
+#include "reformer/Conversion/Passes.h"
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -766,6 +767,10 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
           linalg::YieldOp::create(
               ib, ValueRange{fromF32(ib, next, elementType), m, v});
         });
+    // Elementwise: the GPU target merges every parameter's update into one
+    // kernel (rf-fuse-optimizer-updates).
+    results[0].getDefiningOp()->setAttr(kOptimizerUpdateAttrName,
+                                        b.getUnitAttr());
     rewriter.replaceOp(op, results);
     return success();
   }
