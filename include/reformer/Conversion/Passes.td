@@ -273,6 +273,15 @@ def RfLowerMatmulsToMma : Pass<"rf-lower-matmuls-to-mma", "::mlir::func::FuncOp"
 
     A `linalg.fill` of C with a constant just before the matmul is folded:
     the kernel writes that constant plus the product and never reads C.
+    An elementwise `linalg.generic` right after it (frees in between
+    aside) that reads C where it writes, and its other buffers by element,
+    row or column, is folded too (an epilogue: the chunked FFN's bias and
+    activation, a dense layer's bias): the kernel applies its body to each
+    element it stores, with the other operands loaded at that element, and
+    writes the result to the generic's output. When that output is not C,
+    C must be a buffer nothing else reads, and it is not written at all.
+    With `emulate-on-cpu` the generic stays a loop of its own (the same
+    arithmetic on the same f32 values).
     Other matmuls (dynamic shapes, other element types, C aliasing an
     operand, inside parallel loops or `scf.if`) are left to the loop
     lowering.

@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
@@ -41,9 +42,10 @@ constexpr int64_t kFragsM = kWarpTileM / kMmaM, kFragsN = kWarpTileN / kMmaN;
 class MmaKernelBuilder {
 public:
   MmaKernelBuilder(OpBuilder &b, Location loc, Value a, Value bMat, Value c,
-                   int64_t m, int64_t n, int64_t k, Value initial)
+                   int64_t m, int64_t n, int64_t k, Value initial,
+                   linalg::GenericOp epilogue)
       : b(b), loc(loc), a(a), bMat(bMat), c(c), m(m), n(n), k(k),
-        initial(initial) {}
+        initial(initial), epilogue(epilogue) {}
 
   void build() {
     MLIRContext *context = b.getContext();
@@ -222,8 +224,35 @@ private:
       }
   }
 
+  /// The epilogue's body on element (row, col), where C holds `result`:
+  /// the value it yields, with its other operands read at their maps.
+  Value applyEpilogue(Value result, Value row, Value col) {
+    IRMapping mapping;
+    for (OpOperand &operand : epilogue->getOpOperands()) {
+      BlockArgument arg = epilogue.getMatchingBlockArgument(&operand);
+      Value value = operand.get();
+      if (arg.use_empty())
+        continue;
+      if (value == c || !isa<MemRefType>(value.getType())) {
+        mapping.map(arg, value == c ? result : value);
+        continue;
+      }
+      SmallVector<Value> indices;
+      for (AffineExpr expr :
+           epilogue.getMatchingIndexingMap(&operand).getResults())
+        indices.push_back(cast<AffineDimExpr>(expr).getPosition() == 0 ? row
+                                                                       : col);
+      mapping.map(arg, memref::LoadOp::create(b, loc, value, indices));
+    }
+    for (Operation &op : epilogue.getBody()->without_terminator())
+      b.clone(op, mapping);
+    auto yield = cast<linalg::YieldOp>(epilogue.getBody()->getTerminator());
+    return mapping.lookupOrDefault(yield.getValues()[0]);
+  }
+
   /// C[row, col] = initial (or C's own value) + the accumulator, for each
-  /// accumulator inside the matrix.
+  /// accumulator inside the matrix; with an epilogue, its result goes to
+  /// the epilogue's output instead.
   void storeResults(ValueRange accs) {
     AffineMap cMap = reformer::getMmaAccumulatorMap(b.getContext());
     for (int64_t fm = 0; fm < kFragsM; ++fm)
@@ -245,7 +274,12 @@ private:
                       : memref::LoadOp::create(b, loc, c, ValueRange{row, col})
                             .getResult();
           Value sum = arith::AddFOp::create(b, loc, base, acc);
-          memref::StoreOp::create(b, loc, sum, c, ValueRange{row, col});
+          if (epilogue)
+            memref::StoreOp::create(b, loc, applyEpilogue(sum, row, col),
+                                    epilogue.getDpsInits()[0],
+                                    ValueRange{row, col});
+          else
+            memref::StoreOp::create(b, loc, sum, c, ValueRange{row, col});
         }
   }
 
@@ -255,6 +289,8 @@ private:
   int64_t m, n, k;
   /// The scalar C was filled with just before, or null: C is read.
   Value initial;
+  /// The elementwise op applied to C as it is stored, or null.
+  linalg::GenericOp epilogue;
   Value aTile, bTile, warp, lane, rowBase, colBase, warpRow, warpCol;
 };
 
@@ -282,6 +318,67 @@ bool isTensorCoreMatmul(linalg::MatmulOp op) {
   Value c = rootBuffer(op.getDpsInits()[0]);
   return llvm::none_of(op.getDpsInputs(),
                        [&](Value input) { return rootBuffer(input) == c; });
+}
+
+/// The elementwise linalg.generic after `matmul` that the kernel can
+/// apply to each element of C = A.B as it stores it (a bias and an
+/// activation, a residual add), or null. It must read C where it writes
+/// (its output, C itself or a buffer of C's shape), and its other operands
+/// by element, row or column; when it writes elsewhere, C must be a buffer
+/// nothing else reads, which the kernel then never writes.
+linalg::GenericOp matchEpilogue(linalg::MatmulOp matmul, Value c,
+                                linalg::FillOp fill) {
+  // Frees in between (of A, say) do not matter: the epilogue runs before
+  // them, in the kernel.
+  Operation *next = matmul->getNextNode();
+  while (isa_and_nonnull<memref::DeallocOp>(next))
+    next = next->getNextNode();
+  auto op = dyn_cast_or_null<linalg::GenericOp>(next);
+  if (!op || !op.hasPureBufferSemantics() || op.hasIndexSemantics() ||
+      op.getNumLoops() != 2 || op.getNumParallelLoops() != 2 ||
+      op.getNumDpsInits() != 1)
+    return {};
+  Value out = op.getDpsInits()[0];
+  auto outType = dyn_cast<MemRefType>(out.getType());
+  if (!outType ||
+      outType.getShape() != cast<MemRefType>(c.getType()).getShape() ||
+      !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+    return {};
+  MLIRContext *context = matmul.getContext();
+  AffineExpr row = getAffineDimExpr(0, context),
+             col = getAffineDimExpr(1, context);
+  auto rows = AffineMap::get(2, 0, {row}, context),
+       cols = AffineMap::get(2, 0, {col}, context);
+  bool readsC = false;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    Value value = input->get();
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (value == c) {
+      if (!map.isIdentity())
+        return {};
+      readsC = true;
+      continue;
+    }
+    if (!isa<MemRefType>(value.getType()))
+      continue; // a scalar
+    Value root = rootBuffer(value);
+    // Blocks write C and the output while others read these operands.
+    if (root == rootBuffer(c) || (root == rootBuffer(out) && value != out))
+      return {};
+    if (!map.isIdentity() && map != rows && map != cols)
+      return {};
+  }
+  if (!readsC)
+    return {};
+  if (out != c) {
+    if (!c.getDefiningOp<memref::AllocOp>())
+      return {};
+    for (Operation *user : c.getUsers())
+      if (user != matmul && user != op && user != fill &&
+          !isa<memref::DeallocOp>(user))
+        return {};
+  }
+  return op;
 }
 
 /// Feeds `op` bf16-rounded copies of A and B: the kernel's numerics (bf16
@@ -330,14 +427,21 @@ LogicalResult lowerMatmul(linalg::MatmulOp op) {
       matchPattern(fill.getDpsInputs()[0], m_Constant()))
     initial = fill.getDpsInputs()[0];
 
+  if (!initial)
+    fill = nullptr;
+  linalg::GenericOp epilogue = matchEpilogue(op, c, fill);
+
   OpBuilder b(op);
   // The name reaches the outlined kernel: `<function>_matmul_mma_<n>`.
   Location loc = NameLoc::get(b.getStringAttr("matmul_mma"), op.getLoc());
-  MmaKernelBuilder(b, loc, a, bMat, c, aShape[0], n, aShape[1], initial)
+  MmaKernelBuilder(b, loc, a, bMat, c, aShape[0], n, aShape[1], initial,
+                   epilogue)
       .build();
   op.erase();
-  if (initial)
+  if (fill)
     fill.erase();
+  if (epilogue)
+    epilogue.erase();
   return success();
 }
 

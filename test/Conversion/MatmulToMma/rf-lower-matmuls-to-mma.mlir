@@ -161,3 +161,119 @@ func.func @in_host_loop(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
   }
   return
 }
+
+// -----
+
+// An elementwise op right after the matmul that reads C where it writes
+// (the FFN's bias and GELU, in place) runs in the kernel's store: each
+// element's sum gets the bias of its column and the activation, and no
+// separate pass over C remains. The kernel reads the bias at the column
+// it stores.
+// CHECK-LABEL: func.func @bias_and_gelu
+// CHECK: gpu.launch
+// CHECK: nvvm.mma.sync
+// CHECK: %[[BIAS:.*]] = memref.load %arg2[%[[COL:.*]]] : memref<64xf32>
+// CHECK-NEXT: arith.addf %{{.*}}, %[[BIAS]] : f32
+// CHECK: math.erf
+// CHECK: memref.store %{{.*}}, %arg3[%{{.*}}, %[[COL]]] : memref<64x64xf32>
+// CHECK: gpu.terminator
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @bias_and_gelu(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
+                         %bias: memref<64xf32>, %c: memref<64x64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %half = arith.constant 0.5 : f32
+  %one = arith.constant 1.0 : f32
+  %rsqrt2 = arith.constant 0.707106769 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<64x64xf32>)
+  linalg.matmul ins(%a, %b : memref<64x32xf32>, memref<32x64xf32>)
+                outs(%c : memref<64x64xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                   affine_map<(d0, d1) -> (d1)>,
+                                   affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%c, %bias : memref<64x64xf32>, memref<64xf32>)
+      outs(%c : memref<64x64xf32>) {
+  ^bb0(%x: f32, %bi: f32, %o: f32):
+    %y = arith.addf %x, %bi : f32
+    %s = arith.mulf %y, %rsqrt2 : f32
+    %e = math.erf %s : f32
+    %p = arith.addf %e, %one : f32
+    %h = arith.mulf %y, %half : f32
+    %g = arith.mulf %h, %p : f32
+    linalg.yield %g : f32
+  }
+  return
+}
+
+// -----
+
+// The epilogue may write another buffer (a residual add into %r, reading
+// the row's scale): C, a buffer nothing else reads, is then never written
+// (nor allocated, once canonicalized) and the kernel stores into %r. When C is read afterwards, or the
+// epilogue reads C at another element, the epilogue stays a loop.
+// CHECK-LABEL: func.func @residual
+// CHECK-NOT: memref.alloc
+// CHECK: gpu.launch
+// CHECK: memref.load %arg2[%{{.*}}] : memref<64xf32>
+// CHECK: memref.load %arg3[
+// CHECK: memref.store %{{.*}}, %arg3[
+// CHECK: gpu.terminator
+// CHECK-NOT: linalg.generic
+// CHECK: return
+// CHECK-LABEL: func.func @kept
+// CHECK: gpu.launch
+// CHECK: linalg.generic
+// CHECK: gpu.launch
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%arg3 : memref<64x64xf32>) outs(%arg3 : memref<64x64xf32>)
+func.func @residual(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
+                    %scale: memref<64xf32>, %r: memref<64x64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<64x64xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<64x64xf32>)
+  linalg.matmul ins(%a, %b : memref<64x32xf32>, memref<32x64xf32>)
+                outs(%c : memref<64x64xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                   affine_map<(d0, d1) -> (d0)>,
+                                   affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%c, %scale : memref<64x64xf32>, memref<64xf32>)
+      outs(%r : memref<64x64xf32>) {
+  ^bb0(%x: f32, %s: f32, %o: f32):
+    %y = arith.mulf %x, %s : f32
+    %z = arith.addf %y, %o : f32
+    linalg.yield %z : f32
+  }
+  memref.dealloc %c : memref<64x64xf32>
+  return
+}
+func.func @kept(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
+                %r: memref<64x64xf32>, %s: memref<64x64xf32>) -> f32 {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %c = memref.alloc() : memref<64x64xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<64x64xf32>)
+  linalg.matmul ins(%a, %b : memref<64x32xf32>, memref<32x64xf32>)
+                outs(%c : memref<64x64xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                   affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%c : memref<64x64xf32>) outs(%r : memref<64x64xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    linalg.yield %x : f32
+  }
+  %x = memref.load %c[%c0, %c0] : memref<64x64xf32>
+  memref.dealloc %c : memref<64x64xf32>
+  linalg.fill ins(%zero : f32) outs(%s : memref<64x64xf32>)
+  linalg.matmul ins(%a, %b : memref<64x32xf32>, memref<32x64xf32>)
+                outs(%s : memref<64x64xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d1, d0)>,
+                                   affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%s : memref<64x64xf32>) outs(%s : memref<64x64xf32>) {
+  ^bb0(%y: f32, %o: f32):
+    linalg.yield %y : f32
+  }
+  return %x : f32
+}
