@@ -61,13 +61,17 @@ SmallVector<PipelineStage> reformer::getTargetIndependentStages(
            "},"
            "func.func(convert-elementwise-to-linalg),canonicalize,cse,"
            "func.func(rf-unshare-fills)"},
+      // A tensor that ends up inserted into a bigger one (an FFN chunk's
+      // rows, a half of the axial position table) is computed in place in
+      // that tensor's buffer, not in a buffer of its own copied over.
       // Inputs stay read-only (rf-record-abi); results become out-params so
       // the entry points take only pointers. The deallocation pipeline frees
       // buffers at the end of their block; optimize-allocation-liveness
       // moves each free to right after the buffer's last use, so a training
       // step holds only what its backward still needs; gradients are kept in
       // their parameters' output buffers.
-      {"bufferized", "one-shot-bufferize{bufferize-function-boundaries=1 "
+      {"bufferized", "eliminate-empty-tensors,"
+                     "one-shot-bufferize{bufferize-function-boundaries=1 "
                      "function-boundary-type-conversion=identity-layout-map},"
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
