@@ -40,9 +40,16 @@ bool usedOnlyBefore(memref::AllocOp alloc, Operation *update, Block &block,
       Operation *top = block.findAncestorOpInBlock(*user);
       if (!top || !top->isBeforeInBlock(update))
         return false;
-      if (auto view = dyn_cast<ViewLikeOpInterface>(user))
-        if (view.getViewSource() == buffer)
-          worklist.push_back(view->getResult(0));
+      auto view = dyn_cast<ViewLikeOpInterface>(user);
+      if (view && view.getViewSource() == buffer) {
+        worklist.push_back(view->getResult(0));
+        continue;
+      }
+      // Another way to alias the buffer (a call returning it, a region
+      // yielding it): its uses are not followed, so give up.
+      if (user->hasTrait<OpTrait::IsTerminator>() ||
+          llvm::any_of(user->getResultTypes(), llvm::IsaPred<BaseMemRefType>))
+        return false;
     }
   }
   return true;

@@ -104,3 +104,32 @@ func.func @kept(%p: memref<4xf32>, %out0: memref<4xf32>, %out1: memref<4xf32>,
   memref.dealloc %g3 : memref<4xf32>
   return %x : f32
 }
+
+// -----
+
+#id1 = affine_map<(d0) -> (d0)>
+
+// Left alone: the gradient escapes through an op that is not a view (an
+// scf.if yielding it), whose result is read after the update.
+// CHECK-LABEL: func.func @aliased
+// CHECK: %[[G:.*]] = memref.alloc() : memref<4xf32>
+// CHECK: linalg.generic {{.*}} ins(%arg0, %[[G]] : {{.*}}) outs(%arg1 :
+func.func @aliased(%p: memref<4xf32>, %out: memref<4xf32>, %flag: i1) -> f32 {
+  %c0 = arith.constant 0 : index
+  %g = memref.alloc() : memref<4xf32>
+  %alias = scf.if %flag -> memref<4xf32> {
+    scf.yield %g : memref<4xf32>
+  } else {
+    scf.yield %g : memref<4xf32>
+  }
+  linalg.generic {indexing_maps = [#id1, #id1, #id1], iterator_types = ["parallel"]}
+      ins(%p, %g : memref<4xf32>, memref<4xf32>) outs(%out : memref<4xf32>)
+      attrs = {reformer.optimizer_update} {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %n = arith.subf %a, %b : f32
+    linalg.yield %n : f32
+  }
+  %x = memref.load %alias[%c0] : memref<4xf32>
+  memref.dealloc %g : memref<4xf32>
+  return %x : f32
+}
