@@ -56,7 +56,9 @@ constexpr llvm::StringLiteral kLocalAttentionGradBlockAttrName =
     "reformer.local_attention_grad_block";
 
 /// The unit attribute of the elementwise linalg.generic of one parameter's
-/// optimizer update (see rf-fuse-optimizer-updates).
+/// optimizer update, whose inputs are (param, grad, state...) and outputs
+/// (new param, new state...) (see rf-place-gradients-in-outputs and
+/// rf-fuse-optimizer-updates).
 constexpr llvm::StringLiteral kOptimizerUpdateAttrName =
     "reformer.optimizer_update";
 

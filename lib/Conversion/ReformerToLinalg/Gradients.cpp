@@ -767,8 +767,10 @@ struct LowerAdamUpdate : OpRewritePattern<AdamUpdateOp> {
           linalg::YieldOp::create(
               ib, ValueRange{fromF32(ib, next, elementType), m, v});
         });
-    // Elementwise: the GPU target merges every parameter's update into one
-    // kernel (rf-fuse-optimizer-updates).
+    // Elementwise, inputs (param, grad, m, v): the gradient can live in the
+    // new parameter's buffer (rf-place-gradients-in-outputs), and the GPU
+    // target merges every parameter's update into one kernel
+    // (rf-fuse-optimizer-updates).
     results[0].getDefiningOp()->setAttr(kOptimizerUpdateAttrName,
                                         b.getUnitAttr());
     rewriter.replaceOp(op, results);

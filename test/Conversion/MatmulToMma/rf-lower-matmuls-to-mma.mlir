@@ -210,7 +210,8 @@ func.func @bias_and_gelu(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
 
 // The epilogue may write another buffer (a residual add into %r, reading
 // the row's scale): C, a buffer nothing else reads, is then never written
-// (nor allocated, once canonicalized) and the kernel stores into %r. When C is read afterwards, or the
+// (nor allocated, once canonicalized) and the kernel stores into %r. A free
+// between the matmul and the epilogue (of A) does not keep them apart. When C is read afterwards, or the
 // epilogue reads C at another element, the epilogue stays a loop.
 // CHECK-LABEL: func.func @residual
 // CHECK-NOT: memref.alloc
@@ -219,6 +220,8 @@ func.func @bias_and_gelu(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
 // CHECK: memref.load %arg3[
 // CHECK: memref.store %{{.*}}, %arg3[
 // CHECK: gpu.terminator
+// CHECK-NEXT: }
+// CHECK-NEXT: memref.dealloc %arg0
 // CHECK-NOT: linalg.generic
 // CHECK: return
 // CHECK-LABEL: func.func @kept
@@ -234,6 +237,7 @@ func.func @residual(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
   linalg.fill ins(%zero : f32) outs(%c : memref<64x64xf32>)
   linalg.matmul ins(%a, %b : memref<64x32xf32>, memref<32x64xf32>)
                 outs(%c : memref<64x64xf32>)
+  memref.dealloc %a : memref<64x32xf32>
   linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
                                    affine_map<(d0, d1) -> (d0)>,
                                    affine_map<(d0, d1) -> (d0, d1)>],

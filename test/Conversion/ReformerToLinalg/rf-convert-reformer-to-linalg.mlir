@@ -266,13 +266,15 @@ func.func @cross_entropy_grad(%l: tensor<2x5x7xf32>, %t: tensor<2x5xi32>, %w: te
 // -----
 
 // adam_update: bias corrections once from the step, then one elementwise
-// generic with three results (parameter, m, v).
+// generic with three results (parameter, m, v), tagged for the passes that
+// place its gradient and merge the updates.
 // CHECK-LABEL: func.func @adam
 // CHECK-DAG: %[[LR:.+]] = tensor.extract %arg4[] : tensor<f32>
 // CHECK-DAG: %[[T:.+]] = tensor.extract %arg5[] : tensor<f32>
 // CHECK: math.powf %{{.*}}, %[[T]]
 // CHECK: math.powf %{{.*}}, %[[T]]
 // CHECK: %{{.+}}:3 = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2, %arg3 :
+// CHECK-SAME: attrs = {reformer.optimizer_update}
 // CHECK: math.sqrt
 // CHECK: arith.mulf %[[LR]]
 func.func @adam(%p: tensor<6x7xf32>, %g: tensor<6x7xf32>, %m: tensor<6x7xf32>, %v: tensor<6x7xf32>, %lr: tensor<f32>, %s: tensor<f32>) -> (tensor<6x7xf32>, tensor<6x7xf32>, tensor<6x7xf32>) {
