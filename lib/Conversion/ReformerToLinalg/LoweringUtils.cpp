@@ -12,6 +12,8 @@
 #include <cmath>
 #include <limits>
 
+#include <atomic>
+
 using namespace mlir;
 using namespace mlir::reformer;
 
@@ -126,8 +128,16 @@ void lowering::forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
 Value lowering::toBuffer(ImplicitLocOpBuilder &b, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-  return bufferization::ToBufferOp::create(b, memrefType, tensor,
-                                           /*read_only=*/true);
+  auto op = bufferization::ToBufferOp::create(b, memrefType, tensor,
+                                              /*read_only=*/true);
+  // One-shot bufferization sees the tensor read here, not where the loops
+  // after it load through the buffer. cse would merge two ops' reads of the
+  // same tensor into the first; writes between them could then reuse the
+  // buffer before the second reads it. A distinct attribute per read keeps
+  // them apart.
+  static std::atomic<int64_t> reads{0};
+  op->setAttr(kReadSiteAttrName, b.getI64IntegerAttr(reads++));
+  return op;
 }
 
 Value lowering::headsBuffer(ImplicitLocOpBuilder &b, Value heads) {

@@ -65,6 +65,9 @@ SmallVector<Value> loopIndices(ImplicitLocOpBuilder &b, unsigned numDims);
 void forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
              function_ref<void(ImplicitLocOpBuilder &, Value)> body);
 
+/// Marks each buffer read made by toBuffer (distinct values, see there).
+constexpr llvm::StringLiteral kReadSiteAttrName = "reformer.read_site";
+
 /// The memref under a tensor operand, for lowerings written as loops.
 Value toBuffer(ImplicitLocOpBuilder &b, Value tensor);
 /// A new buffer for a result, and the tensor that takes ownership of it.

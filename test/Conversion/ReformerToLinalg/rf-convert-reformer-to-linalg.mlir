@@ -1,6 +1,7 @@
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg="max-block-run=1 vector-lanes=4 grad-block-run=2 sort-tiles=4" --split-input-file --verify-diagnostics --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=RUN1
 // RUN: reformer-opt %s --rf-convert-reformer-to-linalg="outline-attention=1" --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=OUTLINE
+// RUN: reformer-opt %s --rf-convert-reformer-to-linalg --cse --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=READS
 // RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="vector-lanes=3" --split-input-file 2>&1 | FileCheck %s --check-prefix=LANES
 // LANES: error: rf-convert-reformer-to-linalg: vector-lanes must be a power of two from 1 to 64, got 3
 // RUN: not reformer-opt %s --rf-convert-reformer-to-linalg="sort-tiles=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=TILES
@@ -22,7 +23,7 @@
 // CHECK-NEXT: tensor.parallel_insert_slice {{.*}} into %[[OUT]][%[[ROW]], 0] [16, 16] [1, 1]
 // CHECK: tensor.extract_slice {{.*}}[64, 0] [10, 16] [1, 1]
 // CHECK: tensor.insert_slice {{.*}}[64, 0] [10, 16] [1, 1]
-// CHECK-NOT: reformer.
+// CHECK-NOT: = reformer.
 func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf32>,
                %w2: tensor<24x16xf32>, %b2: tensor<16xf32>) -> tensor<2x37x16xf32> {
   %y = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2 {chunk = 16 : i64, activation = #reformer.activation<gelu>}
@@ -64,7 +65,7 @@ func.func @ffn(%x: tensor<2x37x16xf32>, %w1: tensor<16x24xf32>, %b1: tensor<24xf
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<16x16xf32>)
 // The round combine: one elementwise pass, each round an operand of its own.
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins({{.*}} : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>) outs({{.*}} : tensor<1x2x64x16xf32>)
-// CHECK-NOT: reformer.
+// CHECK-NOT: = reformer.
 // With max-block-run=1 (the GPU pipeline) each of the 8 query chunks is a
 // parallel iteration of its own; with vector-lanes=4 the register tiles
 // are 4 × 4 and the score accumulators vector<4xf32>. The loop is named
@@ -155,7 +156,7 @@ func.func @heads(%x: tensor<1x8x64xf32>) -> tensor<1x8x64xf32> {
 // Reversible blocks are inlined on the way; the residual adds stay
 // elementwise arith for convert-elementwise-to-linalg.
 // CHECK-LABEL: func.func @block
-// CHECK-NOT: reformer.
+// CHECK-NOT: = reformer.
 // CHECK: arith.addf {{.*}} : tensor<1x8x4xf32>
 func.func @block(%x: tensor<1x8x4xf32>, %g: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<1x8x4xf32> {
   %y1, %y2 = reformer.reversible %x, %x : tensor<1x8x4xf32> f {
@@ -479,4 +480,22 @@ func.func @adafactor(%w: tensor<4x8xf32>, %g: tensor<4x8xf32>, %r: tensor<4xf32>
 func.func @dropout(%x: tensor<2x8xf32>, %s: tensor<i64>) -> tensor<2x8xf32> {
   %y = reformer.dropout %x seed(%s) {rate = 0.25 : f64, salt = 7 : i64} : (tensor<2x8xf32>, tensor<i64>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// Each lowered op reads its tensors through buffers of its own: cse must not
+// merge the gradient's reads into the forward's, or writes bufferization
+// places between the two could reuse the buffer before the gradient reads it.
+// READS-LABEL: func.func @two_reads
+// READS: bufferization.to_buffer %[[Q:[a-z0-9]+]] read_only {reformer.read_site = [[A:[0-9]+]] : i64}
+// READS: bufferization.to_buffer %[[Q]] read_only {reformer.read_site = [[B:[0-9]+]] : i64}
+func.func @two_reads(%q: tensor<1x2x32x8xf32>, %dy: tensor<1x2x32x8xf32>)
+    -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>) {
+  %o = reformer.local_attention %q, %q, %q {causal, chunk_len = 8 : i64}
+      : (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>) -> tensor<1x2x32x8xf32>
+  %g:3 = reformer.local_attention_grad %q, %q, %q, %dy {causal, chunk_len = 8 : i64}
+      : (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
+      -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
+  return %o, %g#0 : tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>
 }
