@@ -13,7 +13,8 @@ default /usr/local/cuda); it stops with the reason where there is none.
 3. Times on the GPU, with reformer-run: @loss and @train_step of the
    2-layer L 16384 model and of the enwik8-style model (3 layers, d_model
    1024, 8 heads, d_ff 4096, 2 hashes, chunks of 128) at L 16384 and 65536,
-   with bf16 tensor-core matmuls and with f32 matmuls: tokens/s (kernels only, and with the copies of inputs and parameters)
+   with bf16 tensor-core matmuls, with f32 matmuls and in mixed precision
+   (bf16 matmuls and bf16 activations, f32 weights): tokens/s (kernels only, and with the copies of inputs and parameters)
    and the peak of the device memory pool.
 4. LSH attention forward and backward alone, ours in bf16 (the fused
    tensor-core forward and gradient) and f32 (loop kernels), against PyTorch's
@@ -31,6 +32,7 @@ Usage: bench/gpu.py [--build-dir build] [--runs 5] [--skip-build]
 import argparse
 import ctypes
 import itertools
+import json
 import os
 import re
 import shutil
@@ -48,6 +50,16 @@ LIT = shutil.which("lit") or "/usr/lib/llvm-22/bin/lit"
 CONFIGS = {("two-layer", 16384): "two-layer-16k.json",
            ("enwik8-3layer", 16384): "enwik8-3layer-16k.json",
            ("enwik8-3layer", 65536): "enwik8-3layer-64k.json"}
+
+
+def mixed_config(path, tmp):
+    """`path`'s config in mixed precision (bf16 activations, f32 weights)."""
+    config = json.load(open(path))
+    config.update(name=config["name"] + "_mixed", dtype="bf16",
+                  param_dtype="f32")
+    out = os.path.join(tmp, os.path.basename(path)[:-5] + "-mixed.json")
+    json.dump(config, open(out, "w"))
+    return out
 
 
 def gpu_name():
@@ -227,20 +239,25 @@ def main():
                   f"{spilling} spilling (ptxas -arch=sm_90a).", ""]
 
         # 3. Whole models.
-        # bf16 tensor-core matmuls (the default) and f32 ones side by side.
-        lines += ["| model | L | matmuls | function | tokens/s (kernels) | "
+        # bf16 tensor-core matmuls (the default) and f32 ones side by side,
+        # and mixed precision: bf16 matmuls and bf16 activations in memory
+        # (the same config with "dtype": "bf16", "param_dtype": "f32").
+        lines += ["| model | L | precision | function | tokens/s (kernels) | "
                   "tokens/s (with copies) | peak device memory (MiB) | "
                   "planned (MiB) |",
                   "|---|---|---|---|---|---|---|---|"]
         for ((name, length), config), precision in itertools.product(
-                CONFIGS.items(), ("bf16", "f32")):
+                CONFIGS.items(), ("bf16", "f32", "mixed")):
             if length not in lengths:
                 continue
             lib = os.path.join(tmp, f"{name}-{length}-{precision}.so")
-            plan = run([os.path.join(bindir, "reformer-compile"),
-                        os.path.join(ROOT, "bench", "configs", config),
+            config_path = os.path.join(ROOT, "bench", "configs", config)
+            if precision == "mixed":
+                config_path = mixed_config(config_path, tmp)
+            plan = run([os.path.join(bindir, "reformer-compile"), config_path,
                         "--emit-loss", "--emit-train-step", "--target=cuda",
-                        f"--gpu-matmul-precision={precision}",
+                        "--gpu-matmul-precision="
+                        f"{'bf16' if precision == 'mixed' else precision}",
                         "--print-memory-plan", "-o", lib],
                        capture_output=True).stdout
             planned = dict(re.findall(

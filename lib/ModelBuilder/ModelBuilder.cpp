@@ -25,12 +25,8 @@ class ForwardBuilder {
 public:
   ForwardBuilder(MLIRContext *context, const ModelConfig &config)
       : b(context), loc(b.getUnknownLoc()), c(config) {
-    if (c.dtype == "bf16")
-      elementType = b.getBF16Type();
-    else if (c.dtype == "f16")
-      elementType = b.getF16Type();
-    else
-      elementType = b.getF32Type();
+    elementType = typeNamed(c.dtype);
+    streamType = typeNamed(c.paramType());
     paddedLen = c.paddedSeqLen();
   }
 
@@ -40,17 +36,51 @@ public:
   ArrayRef<std::string> paramNames() const { return names; }
 
 private:
+  Type typeNamed(StringRef dtype) {
+    if (dtype == "bf16")
+      return b.getBF16Type();
+    if (dtype == "f16")
+      return b.getF16Type();
+    return b.getF32Type();
+  }
+  /// An activation inside a residual function.
   RankedTensorType tensor(ArrayRef<int64_t> shape) {
     return RankedTensorType::get(shape, elementType);
   }
+  /// A parameter, an embedding or the residual stream.
+  RankedTensorType streamTensor(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, streamType);
+  }
   void declare(const std::string &name, ArrayRef<int64_t> shape) {
     names.push_back(name);
-    types.push_back(tensor(shape));
+    types.push_back(streamTensor(shape));
   }
+  /// A parameter as the residual functions and the head compute with it:
+  /// in mixed precision, its 16-bit copy.
   Value param(StringRef name) {
     Value v = params.lookup(name);
     assert(v && "parameter used but not declared");
     return v;
+  }
+  /// A parameter as stored (the embedding tables).
+  Value storedParam(StringRef name) {
+    Value v = stored.lookup(name);
+    assert(v && "parameter used but not declared");
+    return v;
+  }
+  /// Converts between the residual stream's and the activations' types
+  /// (mixed precision only).
+  Value toStream(Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    if (type.getElementType() == streamType)
+      return x;
+    return arith::ExtFOp::create(b, loc, type.clone(streamType), x);
+  }
+  Value toActivations(Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    if (type.getElementType() == elementType)
+      return x;
+    return arith::TruncFOp::create(b, loc, type.clone(elementType), x);
   }
   std::string layerName(int64_t layer, StringRef suffix) {
     return llvm::formatv("layers.{0}.{1}", layer, suffix).str();
@@ -58,7 +88,9 @@ private:
 
   void declareParams();
   Value layerNorm(Value x, StringRef prefix);
-  Value dense(Value x, StringRef weight, int64_t outDim);
+  /// `resultElement`: the activations' type by default.
+  Value dense(Value x, StringRef weight, int64_t outDim,
+              Type resultElement = {});
   Value attention(Value x, int64_t layer);
   Value feedForward(Value x, int64_t layer);
   /// `reformer.dropout` of a residual function's output (salt: its site).
@@ -69,11 +101,11 @@ private:
   OpBuilder b;
   Location loc;
   const ModelConfig &c;
-  Type elementType;
+  Type elementType, streamType;
   int64_t paddedLen;
   std::vector<std::string> names;
   SmallVector<Type> types;
-  llvm::StringMap<Value> params;
+  llvm::StringMap<Value> params, stored;
   Value mask; // Padding mask, when the sequence is padded.
 };
 
@@ -117,15 +149,21 @@ void ForwardBuilder::declareParams() {
 }
 
 Value ForwardBuilder::layerNorm(Value x, StringRef prefix) {
+  // In mixed precision, from the f32 stream with f32 weights (normalizing
+  // rounded inputs would double the rounding error), rounded once on store.
+  auto type = cast<RankedTensorType>(x.getType()).clone(elementType);
   return LayerNormOp::create(
-      b, loc, x.getType(), x, param((prefix + ".weight").str()),
-      param((prefix + ".bias").str()), b.getF64FloatAttr(c.layerNormEps));
+      b, loc, type, x, storedParam((prefix + ".weight").str()),
+      storedParam((prefix + ".bias").str()), b.getF64FloatAttr(c.layerNormEps));
 }
 
-Value ForwardBuilder::dense(Value x, StringRef weight, int64_t outDim) {
+Value ForwardBuilder::dense(Value x, StringRef weight, int64_t outDim,
+                            Type resultElement) {
   SmallVector<int64_t> shape(cast<ShapedType>(x.getType()).getShape());
   shape.back() = outDim;
-  return DenseOp::create(b, loc, tensor(shape), x, param(weight), Value());
+  auto type =
+      RankedTensorType::get(shape, resultElement ? resultElement : elementType);
+  return DenseOp::create(b, loc, type, x, param(weight), Value());
 }
 
 Value ForwardBuilder::attention(Value x, int64_t layer) {
@@ -160,8 +198,9 @@ Value ForwardBuilder::attention(Value x, int64_t layer) {
   }
   Value merged = MergeHeadsOp::create(
       b, loc, tensor({c.batchSize, paddedLen, width}), out);
+  // Its f32 accumulators go straight to the residual stream's type.
   return dense(merged, layerName(layer, "attention.output.dense.weight"),
-               c.dModel);
+               c.dModel, streamType);
 }
 
 Value ForwardBuilder::feedForward(Value x, int64_t layer) {
@@ -198,7 +237,7 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
       RankedTensorType::get({c.batchSize, c.seqLen}, b.getI32Type());
   SmallVector<Type> argTypes = {tokensType};
   argTypes.append(types);
-  auto logitsType = tensor({c.batchSize, c.seqLen, c.vocabSize});
+  auto logitsType = streamTensor({c.batchSize, c.seqLen, c.vocabSize});
 
   b.setInsertionPointToEnd(module.getBody());
   auto fn = func::FuncOp::create(b, loc, "forward",
@@ -208,27 +247,37 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
   for (auto [i, name] : llvm::enumerate(names))
     fn.setArgAttr(i + 1, "reformer.param", b.getStringAttr(name));
   Block *entry = fn.addEntryBlock();
-  for (auto [i, name] : llvm::enumerate(names))
-    params[name] = entry->getArgument(i + 1);
   b.setInsertionPointToStart(entry);
+  // Mixed precision converts each matmul weight and bias once per call, up
+  // front: every use, the backward's included, reads the 16-bit copy. The
+  // embeddings and layer norms use the stored f32 values.
+  for (auto [i, name] : llvm::enumerate(names)) {
+    Value arg = entry->getArgument(i + 1);
+    stored[name] = arg;
+    StringRef n(name);
+    params[name] = n.starts_with("embeddings.") || n.contains("layer_norm")
+                       ? arg
+                       : toActivations(arg);
+  }
 
   int64_t m = c.dModel;
-  Value x = EmbeddingOp::create(b, loc, tensor({c.batchSize, c.seqLen, m}),
-                                entry->getArgument(0),
-                                param("embeddings.word_embeddings.weight"));
+  Value x = EmbeddingOp::create(
+      b, loc, streamTensor({c.batchSize, c.seqLen, m}), entry->getArgument(0),
+      storedParam("embeddings.word_embeddings.weight"));
   if (!c.axialPosShape.empty()) {
     SmallVector<Value> weights;
     for (size_t i = 0; i < c.axialPosShape.size(); ++i)
-      weights.push_back(
-          param(llvm::formatv("embeddings.position_embeddings.weights.{0}", i)
-                    .str()));
+      weights.push_back(storedParam(
+          llvm::formatv("embeddings.position_embeddings.weights.{0}", i)
+              .str()));
     x = AxialPosEmbeddingOp::create(b, loc, x.getType(), x, weights);
   }
   if (paddedLen != c.seqLen) {
     // Pad to a multiple of every chunk length and mask the padding out of
     // every attention; the logits are sliced back to seq_len.
-    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
-    x = tensor::createPadHighOp(tensor({c.batchSize, paddedLen, m}), x, zero,
+    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(streamType));
+    x = tensor::createPadHighOp(streamTensor({c.batchSize, paddedLen, m}), x,
+                                zero,
                                 /*nofold=*/false, loc, b);
     mask = LengthMaskOp::create(
         b, loc, RankedTensorType::get({c.batchSize, paddedLen}, b.getI1Type()),
@@ -239,17 +288,14 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
   for (int64_t layer = 0; layer < c.nLayers; ++layer) {
     auto block = ReversibleOp::create(b, loc, x.getType(), x.getType(), x1, x2);
     residualRegion(block.getF(), x.getType(), [&](Value in) {
-      return dropout(
-          attention(layerNorm(in, layerName(layer, "attention.layer_norm")),
-                    layer),
-          2 * layer);
+      Value normed = layerNorm(in, layerName(layer, "attention.layer_norm"));
+      return dropout(attention(normed, layer), 2 * layer);
     });
     residualRegion(block.getG(), x.getType(), [&](Value in) {
-      return dropout(
-          feedForward(
-              layerNorm(in, layerName(layer, "feed_forward.layer_norm")),
-              layer),
-          2 * layer + 1);
+      Value normed = layerNorm(in, layerName(layer, "feed_forward.layer_norm"));
+      // Rounded to bf16 on store, then widened for the stream: an f32 result
+      // here would need the gradient lowering to take it too.
+      return dropout(toStream(feedForward(normed, layer)), 2 * layer + 1);
     });
     x1 = block.getY1();
     x2 = block.getY2();
@@ -267,6 +313,7 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
                                        tensor({c.batchSize, c.seqLen, 2 * m}),
                                        h, offsets, sizes, strides);
   }
+  // f32 logits in mixed precision, straight from the f32 accumulators.
   Value logits = DenseOp::create(b, loc, logitsType, h, param("lm_head.weight"),
                                  param("lm_head.bias"));
   func::ReturnOp::create(b, loc, logits);

@@ -234,6 +234,7 @@ mlir::reformer::parseModelConfig(StringRef json, StringRef sourceName) {
   r.number("layer_norm_eps", c.layerNormEps);
   r.number("dropout", c.dropout);
   r.oneOf("dtype", c.dtype, {"f32", "bf16", "f16"});
+  r.oneOf("param_dtype", c.paramDtype, {"f32", "bf16", "f16"});
   if (Error e = r.finish())
     return std::move(e);
 
@@ -267,6 +268,11 @@ Error mlir::reformer::validateModelConfig(const ModelConfig &c,
                        llvm::formatv("field 'dropout' must lie in [0, 1), "
                                      "got {0}",
                                      c.dropout));
+  if (c.mixedPrecision() && c.paramType() != "f32")
+    return configError(
+        source, llvm::formatv("field 'param_dtype' must be 'f32' or equal to "
+                              "'dtype' ({0}), got '{1}'",
+                              c.dtype, c.paramType()));
   int64_t padded = c.paddedSeqLen();
   if (c.usesAttention(AttentionKind::Lsh)) {
     int64_t window = c.lshChunksBefore + 1 + c.lshChunksAfter;

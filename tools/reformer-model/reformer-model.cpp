@@ -57,7 +57,9 @@ static void summarize(const ModelConfig &config, ModuleOp module,
      << "sequence: " << config.seqLen << " tokens x batch " << config.batchSize
      << ", attention runs on " << config.paddedSeqLen() << " positions\n"
      << "parameters: " << tensors << " tensors, " << elements << " values ("
-     << config.dtype << ")\n";
+     << config.paramType() << ")"
+     << (config.mixedPrecision() ? ", activations " + config.dtype : "")
+     << "\n";
 }
 
 static int fail(const llvm::Twine &message) {

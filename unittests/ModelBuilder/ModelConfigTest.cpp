@@ -35,6 +35,13 @@ TEST(ModelConfig, EmptyObjectGivesTheDefaults) {
   EXPECT_EQ(parsed.headDim(), defaults.dModel / defaults.nHeads);
 }
 
+TEST(ModelConfig, MixedPrecisionKeepsF32Parameters) {
+  ModelConfig c = parseOk(R"({"dtype": "bf16", "param_dtype": "f32"})");
+  EXPECT_EQ(c.dtype, "bf16");
+  EXPECT_EQ(c.paramType(), "f32");
+  EXPECT_TRUE(c.mixedPrecision());
+}
+
 TEST(ModelConfig, ReadsEveryKindOfField) {
   ModelConfig c = parseOk(R"({
     "name": "m", "vocab_size": 10, "d_model": 48, "n_heads": 3, "d_head": 8,
@@ -50,6 +57,9 @@ TEST(ModelConfig, ReadsEveryKindOfField) {
   EXPECT_TRUE(c.rotationsAsArguments);
   EXPECT_DOUBLE_EQ(c.layerNormEps, 1e-5);
   EXPECT_EQ(c.dtype, "bf16");
+  // Parameters follow dtype unless param_dtype says otherwise.
+  EXPECT_EQ(c.paramType(), "bf16");
+  EXPECT_FALSE(c.mixedPrecision());
   // The attention pattern repeats over the layers.
   EXPECT_EQ(c.attentionOf(0), AttentionKind::Local);
   EXPECT_EQ(c.attentionOf(3), AttentionKind::Lsh);

@@ -218,27 +218,50 @@ std::ostream &operator<<(std::ostream &os, const LocalGradCase &c) {
   return os << c.name;
 }
 
+/// How the compiled function receives its queries, keys and values.
+struct LocalGradInputs {
+  bool bf16 = false; ///< bf16 (mixed precision's activations) or f32.
+  /// As [B, L, H·D] rows through reformer.split_heads, as the model feeds
+  /// them (the lowering reads the rows through a strided view).
+  bool splitHeads = false;
+};
+
 /// Compiles local_attention_grad for case `c` (CPU pipeline, or the bf16
 /// GPU pipeline with its fused kernels emulated) and holds the three
 /// gradients against central differences of the reference within
 /// `tolerance`; returns the largest relative error.
-double checkLocalGrad(const LocalGradCase &c, bool gpuKernel,
-                      double tolerance) {
+double checkLocalGrad(const LocalGradCase &c, bool gpuKernel, double tolerance,
+                      LocalGradInputs inputs = {}) {
   int64_t B = 2, H = 2, L = c.len, D = c.dim;
+  std::string element = inputs.bf16 ? "bf16" : "f32";
   std::string t4 = tensorType({B, H, L, D});
+  std::string ti = tensorType({B, H, L, D}, element);
+  std::string targ =
+      inputs.splitHeads ? tensorType({B, L, H * D}, element) : ti;
   std::string tm = tensorType({B, L}, "i1");
   std::string attrs = llvm::formatv(
       "chunk_len = {0} : i64, chunks_before = {1} : i64, chunks_after = {2} "
       ": i64{3}",
       c.chunk, c.before, c.after, c.causal ? ", causal" : "");
-  std::string source = llvm::formatv(R"(
-    func.func @f(%q: {0}, %k: {0}, %v: {0}, %mask: {1}, %dy: {0})
+  std::string split;
+  if (inputs.splitHeads)
+    for (const char *x : {"q", "k", "v"})
+      split +=
+          llvm::formatv("%{0}h = reformer.split_heads %{0} : ({1}) -> {2}\n", x,
+                        targ, ti)
+              .str();
+  const char *suffix = inputs.splitHeads ? "h" : "";
+  std::string source =
+      llvm::formatv(R"(
+    func.func @f(%q: {6}, %k: {6}, %v: {6}, %mask: {1}, %dy: {0})
         -> ({0}, {0}, {0}) {
-      %g:3 = reformer.local_attention_grad %q, %k, %v, %dy mask(%mask) {{{2}}
-          : ({0}, {0}, {0}, {0}, {1}) -> ({0}, {0}, {0})
+      {7}
+      %g:3 = reformer.local_attention_grad %q{8}, %k{8}, %v{8}, %dy {4} {{{2}}
+          : ({3}, {3}, {3}, {0}{5}) -> ({0}, {0}, {0})
       return %g#0, %g#1, %g#2 : {0}, {0}, {0}
     })",
-                                     t4, tm, attrs);
+                    t4, tm, attrs, ti, c.validLen < L ? "mask(%mask)" : "",
+                    c.validLen < L ? ", " + tm : "", targ, split, suffix);
   auto compiled = compileSource(source, gpuKernel);
   if (!compiled)
     return -1;
@@ -254,8 +277,34 @@ double checkLocalGrad(const LocalGradCase &c, bool gpuKernel,
     for (int64_t i = 0; i < L; ++i)
       mask[b * L + i] = keyMask[i];
   std::vector<float> dq(n), dk(n), dv(n);
-  compiled->call("f", {q.data(), k.data(), v.data(), mask.data(), dy.data(),
-                       dq.data(), dk.data(), dv.data()});
+  // bf16 inputs: the reference sees the rounded values.
+  std::vector<uint16_t> qh, kh, vh;
+  if (inputs.bf16)
+    for (auto [x, h] : {std::pair{&q, &qh}, {&k, &kh}, {&v, &vh}})
+      for (float &f : *x) {
+        h->push_back(toBf16(f));
+        f = fromBf16(h->back());
+      }
+  // [B, H, L, D] → [B, L, H·D] for split_heads.
+  auto rows = [&](auto &x) {
+    auto out = x;
+    if (inputs.splitHeads)
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t i = 0; i < L; ++i)
+            for (int64_t d = 0; d < D; ++d)
+              out[((b * L + i) * H + h) * D + d] =
+                  x[((b * H + h) * L + i) * D + d];
+    return out;
+  };
+  auto qr = rows(q), kr = rows(k), vr = rows(v);
+  auto qhr = rows(qh), khr = rows(kh), vhr = rows(vh);
+  if (inputs.bf16)
+    compiled->call("f", {qhr.data(), khr.data(), vhr.data(), mask.data(),
+                         dy.data(), dq.data(), dk.data(), dv.data()});
+  else
+    compiled->call("f", {qr.data(), kr.data(), vr.data(), mask.data(),
+                         dy.data(), dq.data(), dk.data(), dv.data()});
 
   Vec eq, ek, ev;
   for (int64_t bh = 0; bh < B * H; ++bh) {
@@ -288,6 +337,21 @@ TEST_P(LocalAttentionGrad, MatchesFiniteDifferences) {
   checkLocalGrad(GetParam(), /*gpuKernel=*/false, kTolerance);
 }
 
+/// bf16 queries, keys and values (the activations of mixed precision), f32
+/// output gradient: the arithmetic is f32, so f32's tolerance.
+class LocalAttentionGradBf16Inputs
+    : public ::testing::TestWithParam<LocalGradCase> {};
+
+TEST_P(LocalAttentionGradBf16Inputs, MatchesFiniteDifferences) {
+  checkLocalGrad(GetParam(), /*gpuKernel=*/false, kTolerance, {true, false});
+}
+
+/// The same, with the inputs as the model gives them: split_heads of
+/// [B, L, H·D] rows, read through a strided view.
+TEST_P(LocalAttentionGradBf16Inputs, ThroughSplitHeadsMatchFiniteDifferences) {
+  checkLocalGrad(GetParam(), /*gpuKernel=*/false, kTolerance, {true, true});
+}
+
 /// The fused kernels (the forward for the statistics, then the gradient)
 /// emulated: bf16 tolerance, and an error above 1e-5 proves they ran.
 class LocalAttentionGradGpuKernel
@@ -303,6 +367,16 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(LocalGradCase{32, 8, 1, 0, true, 32, "Causal"},
                       LocalGradCase{32, 8, 1, 1, false, 32, "LookAround"},
                       LocalGradCase{32, 8, 2, 0, true, 29, "PaddingMask"}),
+    [](const ::testing::TestParamInfo<LocalGradCase> &info) {
+      return info.param.name;
+    });
+
+// Head dimensions of 8 (scalar rows), 16 and 32 (vector rows).
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LocalAttentionGradBf16Inputs,
+    ::testing::Values(LocalGradCase{32, 8, 2, 0, true, 29, "Scalar"},
+                      LocalGradCase{48, 8, 1, 0, true, 40, "Vector16", 16},
+                      LocalGradCase{32, 8, 1, 1, false, 32, "Vector32", 32}),
     [](const ::testing::TestParamInfo<LocalGradCase> &info) {
       return info.param.name;
     });

@@ -65,6 +65,57 @@ TEST(Gradients, DenseMatchesFiniteDifferences) {
       kTolerance);
 }
 
+/// Mixed precision: bf16 input and weight (activations and the weight's
+/// bf16 copy), f32 output gradient. The arithmetic is f32, so f32's
+/// tolerance against the reference fed the rounded values. Shapes large
+/// enough for the vectorized matmuls.
+TEST(Gradients, DenseWithBf16OperandsMatchesFiniteDifferences) {
+  for (auto [rows, k, n] : {std::tuple<int64_t, int64_t, int64_t>{10, 6, 7},
+                            {96, 64, 32},
+                            {48, 32, 96}}) {
+    SCOPED_TRACE(llvm::formatv("{0}x{1}x{2}", rows, k, n).str());
+    std::string tx = tensorType({rows, k}, "bf16"),
+                tw = tensorType({k, n}, "bf16"), tdy = tensorType({rows, n}),
+                tdx = tensorType({rows, k}), tdw = tensorType({k, n}),
+                tdb = tensorType({n});
+    auto compiled =
+        Compiled::fromSource(llvm::formatv(R"(
+    func.func @f(%x: {0}, %w: {1}, %dy: {2}) -> ({3}, {4}, {5}) {
+      %dx, %dw, %db = reformer.dense_grad %x, %w, %dy
+          : ({0}, {1}, {2}) -> ({3}, {4}, {5})
+      return %dx, %dw, %db : {3}, {4}, {5}
+    })",
+                                           tx, tw, tdy, tdx, tdw, tdb)
+                                 .str());
+    ASSERT_TRUE(compiled);
+    std::mt19937 rng(3);
+    auto x = randomFloats(rng, rows * k, 1.0);
+    auto w = randomFloats(rng, k * n, 0.5);
+    auto dy = randomFloats(rng, rows * n, 1.0);
+    std::vector<uint16_t> xh, wh;
+    for (auto [values, halves] : {std::pair{&x, &xh}, {&w, &wh}})
+      for (float &f : *values) {
+        halves->push_back(toBf16(f));
+        f = fromBf16(halves->back());
+      }
+    std::vector<float> dx(x.size()), dw(w.size()), db(n);
+    compiled->call("f", {xh.data(), wh.data(), dy.data(), dx.data(), dw.data(),
+                         db.data()});
+    Vec X = toDouble(x), W = toDouble(w), DY = toDouble(dy);
+    auto loss = [&](const Vec &xv, const Vec &wv) {
+      return dot(DY, reference::dense(xv, wv, nullptr, rows, k, n));
+    };
+    EXPECT_LE(
+        relativeError(
+            dx, finiteDifferences([&](const Vec &v) { return loss(v, W); }, X)),
+        kTolerance);
+    EXPECT_LE(
+        relativeError(
+            dw, finiteDifferences([&](const Vec &v) { return loss(X, v); }, W)),
+        kTolerance);
+  }
+}
+
 TEST(Gradients, LayerNormMatchesFiniteDifferences) {
   auto compiled = Compiled::fromSource(R"(
     func.func @f(%x: tensor<2x5x6xf32>, %g: tensor<6xf32>, %dy: tensor<2x5x6xf32>)

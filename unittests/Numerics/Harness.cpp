@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 using namespace mlir;
@@ -135,6 +136,19 @@ double relativeError(const std::vector<float> &actual,
     maxRef = std::max(maxRef, std::abs(expected[i]));
   }
   return maxDiff / std::max(maxRef, 1e-30);
+}
+
+uint16_t toBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float fromBf16(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
 }
 
 std::string tensorType(const std::vector<int64_t> &shape,

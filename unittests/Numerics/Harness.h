@@ -100,6 +100,10 @@ struct AbiArg {
 /// The arguments of `function`, in call order, from the manifest text.
 std::vector<AbiArg> argsOf(const char *manifest, const std::string &function);
 
+/// A bf16 value as the top half of an f32 (truncating), and back.
+uint16_t toBf16(float f);
+float fromBf16(uint16_t h);
+
 /// Writes the tensor type `tensor<AxBxf32>`.
 std::string tensorType(const std::vector<int64_t> &shape,
                        const std::string &element = "f32");

@@ -133,18 +133,6 @@ TEST(Dense, Bf16WithinItsRounding) {
       return %y : tensor<4x8xbf16>
     })");
   ASSERT_TRUE(compiled);
-  // bf16 values as the top halves of f32 values.
-  auto toBf16 = [](float f) {
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    return static_cast<uint16_t>(bits >> 16);
-  };
-  auto fromBf16 = [](uint16_t h) {
-    uint32_t bits = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  };
   std::mt19937 rng(4);
   auto xf = randomFloats(rng, 4 * 32, 1.0), wf = randomFloats(rng, 32 * 8, 1.0);
   std::vector<uint16_t> x, w, y(4 * 8);
@@ -248,9 +236,11 @@ std::ostream &operator<<(std::ostream &os, const LocalCase &c) {
 /// local_attention for case `c` (CPU pipeline, or the bf16 GPU pipeline
 /// with its fused kernel emulated on the CPU) against the reference;
 /// returns the outputs' relative error.
-double localAttentionError(const LocalCase &c, bool gpuKernel) {
+double localAttentionError(const LocalCase &c, bool gpuKernel,
+                           bool bf16 = false) {
   int64_t B = 2, H = 2, L = 48, D = c.dim;
-  std::string t4 = tensorType({B, H, L, D}), tm = tensorType({B, L}, "i1");
+  std::string t4 = tensorType({B, H, L, D}, bf16 ? "bf16" : "f32"),
+              tm = tensorType({B, L}, "i1");
   std::string source = llvm::formatv(R"(
     func.func @f(%q: {0}, %k: {0}, %v: {0}, %m: {1}) -> {0} {
       %o = reformer.local_attention %q, %k, %v mask(%m) {{chunk_len = {2} : i64,
@@ -274,7 +264,22 @@ double localAttentionError(const LocalCase &c, bool gpuKernel) {
     mask[i] = mask[L + i] = keyMask[i];
   }
   std::vector<float> out(q.size());
-  compiled->call("f", {q.data(), k.data(), v.data(), mask.data(), out.data()});
+  if (bf16) {
+    // bf16 in and out: the reference sees the rounded inputs.
+    std::vector<uint16_t> qh, kh, vh, oh(q.size());
+    for (auto [x, h] : {std::pair{&q, &qh}, {&k, &kh}, {&v, &vh}})
+      for (float &f : *x) {
+        h->push_back(toBf16(f));
+        f = fromBf16(h->back());
+      }
+    compiled->call("f",
+                   {qh.data(), kh.data(), vh.data(), mask.data(), oh.data()});
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = fromBf16(oh[i]);
+  } else {
+    compiled->call("f",
+                   {q.data(), k.data(), v.data(), mask.data(), out.data()});
+  }
   std::vector<double> expected(out.size());
   for (int64_t bh = 0; bh < B * H; ++bh) {
     auto slice = [&](const std::vector<float> &t) {
@@ -294,6 +299,23 @@ class LocalAttention : public ::testing::TestWithParam<LocalCase> {};
 TEST_P(LocalAttention, MatchesReference) {
   EXPECT_LE(localAttentionError(GetParam(), /*gpuKernel=*/false), kTolerance);
 }
+
+/// bf16 queries, keys, values and output, f32 arithmetic: within the
+/// output's rounding (2^-8 relative, truncated).
+class LocalAttentionBf16 : public ::testing::TestWithParam<LocalCase> {};
+
+TEST_P(LocalAttentionBf16, MatchesReference) {
+  EXPECT_LE(localAttentionError(GetParam(), /*gpuKernel=*/false,
+                                /*bf16=*/true),
+            4e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Grid, LocalAttentionBf16,
+    ::testing::Values(LocalCase{16, 1, 0, true, 48, "scalar"},
+                      LocalCase{8, 1, 0, true, 40, "vector16", 16},
+                      LocalCase{16, 1, 1, false, 48, "vector32", 32}),
+    [](const auto &info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(
     Grid, LocalAttention,

@@ -29,6 +29,13 @@ ModelConfig smallModel() {
   return c;
 }
 
+ModelConfig mixedPrecisionModel() {
+  ModelConfig c = smallModel();
+  c.dtype = "bf16";
+  c.paramDtype = "f32";
+  return c;
+}
+
 ModelConfig milestoneModel() {
   ModelConfig c;
   c.name = "milestone";

@@ -52,7 +52,18 @@ struct ModelConfig {
   /// Dropout on the output of every residual function (F and G) during
   /// training; inference ignores it.
   double dropout = 0.0;
+  /// Element type of the activations inside the residual functions and of
+  /// the logits' matmul.
   std::string dtype = "f32";
+  /// Element type of the parameters, the embeddings and the residual stream;
+  /// empty means `dtype`. `"f32"` with a 16-bit `dtype` is mixed precision:
+  /// f32 master weights and residual stream, 16-bit activations.
+  std::string paramDtype;
+
+  const std::string &paramType() const {
+    return paramDtype.empty() ? dtype : paramDtype;
+  }
+  bool mixedPrecision() const { return paramType() != dtype; }
 
   int64_t headDim() const { return dHead ? dHead : dModel / nHeads; }
   AttentionKind attentionOf(int64_t layer) const {

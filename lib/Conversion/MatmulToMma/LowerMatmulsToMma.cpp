@@ -134,6 +134,10 @@ private:
     if (!colsFit)
       col = arith::MinUIOp::create(b, loc, col, constant(cols - 1));
     Value value = memref::LoadOp::create(b, loc, memory, ValueRange{row, col});
+    // bf16 operands (mixed precision's activations) widen exactly; the
+    // pair packing rounds nothing then.
+    if (value.getType().isBF16())
+      value = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
     if (!inside)
       return value;
     return arith::SelectOp::create(
@@ -294,11 +298,14 @@ private:
   Value aTile, bTile, warp, lane, rowBase, colBase, warpRow, warpCol;
 };
 
-bool isStaticF32Matrix(Value value) {
+/// A static, non-empty 2-D buffer in global memory of f32 (or, for an
+/// operand, bf16) elements.
+bool isStaticMatrix(Value value, bool operand) {
   auto type = dyn_cast<MemRefType>(value.getType());
+  Type element = type ? type.getElementType() : Type();
   return type && type.getRank() == 2 && type.hasStaticShape() &&
-         type.getElementType().isF32() && type.getNumElements() > 0 &&
-         !type.getMemorySpace();
+         (element.isF32() || (operand && element.isBF16())) &&
+         type.getNumElements() > 0 && !type.getMemorySpace();
 }
 
 /// The buffer `value` is a view of (through subviews, reshapes, casts).
@@ -313,7 +320,9 @@ Value rootBuffer(Value value) {
 bool isTensorCoreMatmul(linalg::MatmulOp op) {
   if (!op.hasPureBufferSemantics() || op.hasUserDefinedMaps() ||
       !reformer::runsInHostLoopsOnly(op) ||
-      !llvm::all_of(op->getOperands(), isStaticF32Matrix))
+      !llvm::all_of(op.getDpsInputs(),
+                    [](Value v) { return isStaticMatrix(v, true); }) ||
+      !isStaticMatrix(op.getDpsInits()[0], false))
     return false;
   Value c = rootBuffer(op.getDpsInits()[0]);
   return llvm::none_of(op.getDpsInputs(),
@@ -390,6 +399,8 @@ void roundOperands(linalg::MatmulOp op) {
   for (OpOperand *input : op.getDpsInputOperands()) {
     OpOperand &operand = *input;
     auto type = cast<MemRefType>(operand.get().getType());
+    if (type.getElementType().isBF16())
+      continue; // already what the kernel reads
     auto copyType = MemRefType::get(type.getShape(), type.getElementType());
     Value copy = memref::AllocOp::create(b, loc, copyType);
     AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);

@@ -82,6 +82,8 @@ void emitBlock(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
         for (int64_t r = 0; r < numRows; ++r) {
           Value row = arith::AddIOp::create(ib, m0, idx(ib, r));
           Value scalar = memref::LoadOp::create(ib, a, ValueRange{row, k});
+          if (!scalar.getType().isF32())
+            scalar = arith::ExtFOp::create(ib, ib.getF32Type(), scalar);
           Value splat = vector::BroadcastOp::create(ib, vecType, scalar);
           for (int64_t v = 0; v < 2; ++v)
             next.push_back(vector::FMAOp::create(ib, vecType, splat, bv[v],
@@ -100,9 +102,12 @@ void emitBlock(ImplicitLocOpBuilder &b, const KernelShape &s, Value a,
 void emitPack(ImplicitLocOpBuilder &b, const KernelShape &s, Value bMat,
               Value packed, Value jp, bool inBounds) {
   int64_t cols = 2 * s.lanes;
+  // B may be bf16 (mixed precision): read as it is, packed as f32.
+  Type element = cast<MemRefType>(bMat.getType()).getElementType();
   auto vecType = VectorType::get({s.lanes}, b.getF32Type());
+  auto readType = VectorType::get({s.lanes}, element);
   Value n0 = arith::MulIOp::create(b, jp, idx(b, cols));
-  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0));
+  Value zero = arith::ConstantOp::create(b, b.getZeroAttr(element));
   SmallVector<bool> bounds = {inBounds};
   scf::ForOp::create(
       b, idx(b, 0), idx(b, s.k), idx(b, 1), ValueRange{},
@@ -110,9 +115,11 @@ void emitPack(ImplicitLocOpBuilder &b, const KernelShape &s, Value bMat,
         ImplicitLocOpBuilder ib(loc, nested);
         for (int64_t v = 0; v < 2; ++v) {
           Value col = arith::AddIOp::create(ib, n0, idx(ib, v * s.lanes));
-          Value row = vector::TransferReadOp::create(ib, vecType, bMat,
+          Value row = vector::TransferReadOp::create(ib, readType, bMat,
                                                      ValueRange{k, col}, zero,
                                                      ArrayRef<bool>(bounds));
+          if (readType != vecType)
+            row = arith::ExtFOp::create(ib, vecType, row);
           vector::StoreOp::create(ib, row, packed,
                                   ValueRange{jp, k, idx(ib, v * s.lanes)});
         }
@@ -209,6 +216,11 @@ bool isF32(Value v) {
   return cast<MemRefType>(v.getType()).getElementType().isF32();
 }
 
+/// Operands may also be bf16 (mixed precision), widened as they are read.
+bool isF32OrBf16(Value v) {
+  return isF32(v) || cast<MemRefType>(v.getType()).getElementType().isBF16();
+}
+
 bool hasUnitInnerStride(Value v) {
   auto type = cast<MemRefType>(v.getType());
   SmallVector<int64_t> strides;
@@ -266,7 +278,8 @@ struct RfVectorizeMatmulsPass
       Value a = op.getDpsInputs()[0], bMat = op.getDpsInputs()[1],
             c = op.getDpsInits()[0];
       for (Value v : {a, bMat, c})
-        if (!isF32(v) || !cast<MemRefType>(v.getType()).hasStaticShape() ||
+        if (!(v == c ? isF32(v) : isF32OrBf16(v)) ||
+            !cast<MemRefType>(v.getType()).hasStaticShape() ||
             !hasUnitInnerStride(v))
           return;
       matmuls.push_back(op);
@@ -291,10 +304,11 @@ struct RfVectorizeMatmulsPass
       int64_t panels = (s.n + cols - 1) / cols, fullPanels = s.n / cols;
       // B packed once: [panel, k, column within the panel] — unless it is
       // whole panels of contiguous rows that fit in L1 (the attention blocks'
-      // key and value tiles), which are read in place.
+      // key and value tiles), which are read in place; bf16 B is always
+      // packed, widened to f32.
       constexpr int64_t kL1Bytes = 32 * 1024;
       s.packB = !(s.n % cols == 0 && s.k * s.n * 4 <= kL1Bytes &&
-                  bType.getLayout().isIdentity());
+                  bType.getLayout().isIdentity() && isF32(bMat));
       Value source = bMat;
       Operation *hoisted = s.packB ? packHoistPoint(op, bMat) : nullptr;
       if (s.packB) {

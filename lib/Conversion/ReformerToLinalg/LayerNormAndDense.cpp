@@ -29,7 +29,8 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     AffineMap last = projection(ctx, rank, {rank - 1});
     auto [mean, invStd] = layerNormStatistics(
         b, op.getInput(), op.getEpsilon().convertToDouble());
-    Type elementType = type.getElementType();
+    // The result may be narrower than the input (mixed precision).
+    Type elementType = op.getType().getElementType();
     Value result = generic(
         b, ValueRange{op.getInput(), mean, invStd, op.getGamma(), op.getBeta()},
         emptyTensor(b, type.getShape(), elementType),
@@ -136,9 +137,12 @@ struct LowerChunkedFfn : OpRewritePattern<ChunkedFfnOp> {
     SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
     auto chunkBody = [&](ImplicitLocOpBuilder &ib, OpFoldResult offset,
                          int64_t size) -> Value {
+      // The output may be wider than the input (mixed precision).
       Value rowsIn = tensor::ExtractSliceOp::create(
-          ib, RankedTensorType::get({size, m}, elementType), x,
-          offsetsAt(offset), sizesOf(size), strides);
+          ib,
+          RankedTensorType::get(
+              {size, m}, cast<RankedTensorType>(x.getType()).getElementType()),
+          x, offsetsAt(offset), sizesOf(size), strides);
       Value h = matmul(ib, rowsIn, op.getW1(), size, f);
       h = biasAndActivate(ib, h, op.getB1(), ib.getF32Type(), act);
       Value y = matmul(ib, h, op.getW2(), size, m);

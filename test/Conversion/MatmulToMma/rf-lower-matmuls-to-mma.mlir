@@ -281,3 +281,25 @@ func.func @kept(%a: memref<64x32xf32>, %b: memref<32x64xf32>,
   }
   return %x : f32
 }
+
+// -----
+
+// bf16 operands in memory (mixed precision), f32 C: loaded as they are and
+// widened exactly before the pair packing; a bf16 C stays a loop.
+// CHECK-LABEL: func.func @bf16_operands
+// CHECK: gpu.launch
+// CHECK: memref.load %{{.*}} : memref<64x32xbf16>
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: memref.load %{{.*}} : memref<32x64xbf16>
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: nvvm.mma.sync
+// CHECK: memref.store %{{.*}} : memref<64x64xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<64x32xbf16>, memref<32x64xbf16>) outs(%{{.*}} : memref<64x64xbf16>)
+func.func @bf16_operands(%a: memref<64x32xbf16>, %b: memref<32x64xbf16>,
+                         %c: memref<64x64xf32>, %h: memref<64x64xbf16>) {
+  linalg.matmul ins(%a, %b : memref<64x32xbf16>, memref<32x64xbf16>)
+                outs(%c : memref<64x64xf32>)
+  linalg.matmul ins(%a, %b : memref<64x32xbf16>, memref<32x64xbf16>)
+                outs(%h : memref<64x64xbf16>)
+  return
+}

@@ -57,13 +57,32 @@ func.func @zero_init_partial(%a: memref<10x8xf32>, %b: memref<8x40xf32>, %c: mem
 
 // -----
 
-// Not f32, or on tensors: left alone.
+// bf16 operands (mixed precision's activations and weight copies): A's
+// scalars and B's rows widen as they are read; B is packed as f32 even when
+// it would fit in L1.
+// CHECK-LABEL: func.func @bf16_operands
+// CHECK: %[[PACK:.+]] = memref.alloc() {alignment = 64 : i64} : memref<1x8x32xf32>
+// CHECK: vector.transfer_read %{{.*}} : memref<8x32xbf16>, vector<16xbf16>
+// CHECK: arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK: vector.store %{{.*}}, %[[PACK]]
+// CHECK: memref.load %{{.*}} : memref<4x8xbf16>
+// CHECK-NEXT: arith.extf %{{.*}} : bf16 to f32
+// CHECK: vector.fma
+// CHECK-NOT: linalg.matmul
+func.func @bf16_operands(%a: memref<4x8xbf16>, %b: memref<8x32xbf16>, %c: memref<4x32xf32>) {
+  linalg.matmul ins(%a, %b : memref<4x8xbf16>, memref<8x32xbf16>) outs(%c : memref<4x32xf32>)
+  return
+}
+
+// -----
+
+// A bf16 C, or tensors: left alone.
 // CHECK-LABEL: func.func @skipped
-// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<4x8xbf16>, memref<8x4xbf16>)
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<4x8xbf16>, memref<8x4xbf16>) outs(%{{.*}} : memref<4x4xbf16>)
 // CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<8x4xf32>)
-func.func @skipped(%a: memref<4x8xbf16>, %b: memref<8x4xbf16>, %c: memref<4x4xf32>,
+func.func @skipped(%a: memref<4x8xbf16>, %b: memref<8x4xbf16>, %c: memref<4x4xbf16>,
                    %x: tensor<4x8xf32>, %y: tensor<8x4xf32>, %z: tensor<4x4xf32>) -> tensor<4x4xf32> {
-  linalg.matmul ins(%a, %b : memref<4x8xbf16>, memref<8x4xbf16>) outs(%c : memref<4x4xf32>)
+  linalg.matmul ins(%a, %b : memref<4x8xbf16>, memref<8x4xbf16>) outs(%c : memref<4x4xbf16>)
   %r = linalg.matmul ins(%x, %y : tensor<4x8xf32>, tensor<8x4xf32>) outs(%z : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %r : tensor<4x4xf32>
 }

@@ -179,3 +179,25 @@ func.func @forward(%tok: tensor<1x32xi32>, %rot: tensor<2x8x2x2xf32>) -> tensor<
   %c = arith.constant dense<1.0> : tensor<1x32x16xf32>
   return %c : tensor<1x32x16xf32>
 }
+
+// -----
+
+// Mixed precision: the gradients of a weight's bf16 copy (truncf) and of a
+// widened activation (extf) pass through unchanged, in f32.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: {reformer.param = "w32"}
+// CHECK: %[[W16:.+]] = arith.truncf %{{.*}} : tensor<16x16xf32> to tensor<16x16xbf16>
+// CHECK: %[[DX:[a-z_0-9]+]], %[[DW:[a-z_0-9]+]], %{{.*}} = reformer.dense_grad %{{.*}}, %[[W16]], %{{.*}} : (tensor<1x32x16xbf16>, tensor<16x16xbf16>, tensor<1x32x16xf32>) -> (tensor<1x32x16xf32>, tensor<16x16xf32>, tensor<16xf32>)
+// CHECK-NEXT: reformer.adam_update %{{.*}}, %[[DW]], {{.*}} : (tensor<16x16xf32>, tensor<16x16xf32>
+// CHECK: reformer.embedding_grad %{{.*}}, %[[DX]] : (tensor<1x32xi32>, tensor<1x32x16xf32>) -> tensor<16x16xf32>
+func.func @forward(%tok: tensor<1x32xi32> {reformer.input = "tokens"},
+                   %emb: tensor<16x16xf32> {reformer.param = "emb32"},
+                   %w: tensor<16x16xf32> {reformer.param = "w32"})
+    -> tensor<1x32x16xf32> {
+  %w16 = arith.truncf %w : tensor<16x16xf32> to tensor<16x16xbf16>
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  %x16 = arith.truncf %x : tensor<1x32x16xf32> to tensor<1x32x16xbf16>
+  %y = reformer.dense %x16, %w16 : (tensor<1x32x16xbf16>, tensor<16x16xbf16>) -> tensor<1x32x16xbf16>
+  %y32 = arith.extf %y : tensor<1x32x16xbf16> to tensor<1x32x16xf32>
+  return %y32 : tensor<1x32x16xf32>
+}

@@ -31,8 +31,10 @@ struct DecomposeLshAttentionPattern : OpRewritePattern<LshAttentionOp> {
 
     Value rotations = op.getRotations();
     if (!rotations) {
+      // f32 whatever the activations' type: the hash computes in f32, and
+      // 16-bit rotations would move more positions across bucket borders.
       auto rotType = RankedTensorType::get({h, d, r, op.getRotationWidth()},
-                                           qkType.getElementType());
+                                           rewriter.getF32Type());
       rotations =
           LshRotationsOp::create(rewriter, loc, rotType, op.getSeedAttr())
               .getResult();

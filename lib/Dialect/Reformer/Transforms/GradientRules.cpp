@@ -231,6 +231,11 @@ mlir::reformer::buildOperandGradients(OpBuilder &b, Operation *op,
             grads = {rules.dy, rules.dy};
             return success();
           })
+          // Mixed precision's conversions: gradients are f32 on both sides.
+          .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *) {
+            grads[0] = rules.dy;
+            return success();
+          })
           .Case([&](tensor::ConcatOp o) { return rules.concat(o, grads); })
           .Case([&](tensor::ExtractSliceOp o) {
             return rules.extractSlice(o, grads);
