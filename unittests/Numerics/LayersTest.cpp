@@ -64,6 +64,40 @@ INSTANTIATE_TEST_SUITE_P(
              std::get<1>(info.param);
     });
 
+/// bf16 input and weights with an f32 result (an FFN writing straight into
+/// a mixed-precision model's f32 stream): the hidden layer and the sums are
+/// f32, so f32's tolerance against the reference fed the rounded values.
+TEST(ChunkedFfn, Bf16OperandsIntoF32Result) {
+  auto compiled = Compiled::fromSource(R"(
+    func.func @f(%x: tensor<2x37x16xbf16>, %w1: tensor<16x24xbf16>, %b1: tensor<24xbf16>,
+                 %w2: tensor<24x16xbf16>, %b2: tensor<16xbf16>) -> tensor<2x37x16xf32> {
+      %y = reformer.chunked_ffn %x, %w1, %b1, %w2, %b2
+          {chunk = 7 : i64, activation = #reformer.activation<gelu>}
+          : (tensor<2x37x16xbf16>, tensor<16x24xbf16>, tensor<24xbf16>, tensor<24x16xbf16>,
+             tensor<16xbf16>) -> tensor<2x37x16xf32>
+      return %y : tensor<2x37x16xf32>
+    })");
+  ASSERT_TRUE(compiled);
+  std::mt19937 rng(11);
+  std::vector<std::vector<float>> values = {
+      randomFloats(rng, 2 * 37 * 16, 1.0), randomFloats(rng, 16 * 24, 0.3),
+      randomFloats(rng, 24, 0.3), randomFloats(rng, 24 * 16, 0.3),
+      randomFloats(rng, 16, 0.3)};
+  std::vector<std::vector<uint16_t>> halves(values.size());
+  for (size_t i = 0; i < values.size(); ++i)
+    for (float &f : values[i]) {
+      halves[i].push_back(toBf16(f));
+      f = fromBf16(halves[i].back());
+    }
+  std::vector<float> y(values[0].size());
+  compiled->call("f", {halves[0].data(), halves[1].data(), halves[2].data(),
+                       halves[3].data(), halves[4].data(), y.data()});
+  auto expected = reference::feedForward(
+      toDouble(values[0]), toDouble(values[1]), toDouble(values[2]),
+      toDouble(values[3]), toDouble(values[4]), 74, 16, 24, "gelu");
+  EXPECT_LE(relativeError(y, expected), kTolerance);
+}
+
 /// Chunking changes nothing but rounding: 7-row chunks (with a remainder)
 /// against one chunk holding every row.
 TEST(ChunkedFfn, ChunkedEqualsUnchunked) {
