@@ -263,9 +263,9 @@ struct LowerLshHash : OpRewritePattern<LshHashOp> {
       }
 
     Type f32 = b.getF32Type();
-    Value x = qkType.getElementType().isF32()
-                  ? headsBuffer(b, op.getQk())
-                  : toBuffer(b, scaledF32Tensor(b, op.getQk()));
+    // 16-bit projections are read as they are (the matmul widens them), not
+    // copied to f32 first: that copy was as large as the projections.
+    Value x = headsBuffer(b, op.getQk());
     Value rot =
         toBuffer(b, tensor::CollapseShapeOp::create(
                         b, scaledF32Tensor(b, op.getRotations()),
