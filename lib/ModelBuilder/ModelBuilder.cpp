@@ -56,7 +56,7 @@ private:
     types.push_back(streamTensor(shape));
   }
   /// A parameter as the residual functions and the head compute with it:
-  /// in mixed precision, its 16-bit copy.
+  /// in mixed precision, its bf16 copy.
   Value param(StringRef name) {
     Value v = params.lookup(name);
     assert(v && "parameter used but not declared");
@@ -249,7 +249,7 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   // Mixed precision converts each matmul weight and bias once per call, up
-  // front: every use, the backward's included, reads the 16-bit copy. The
+  // front: every use, the backward's included, reads the bf16 copy. The
   // embeddings and layer norms use the stored f32 values.
   for (auto [i, name] : llvm::enumerate(names)) {
     Value arg = entry->getArgument(i + 1);

@@ -273,6 +273,13 @@ Error mlir::reformer::validateModelConfig(const ModelConfig &c,
         source, llvm::formatv("field 'param_dtype' must be 'f32' or equal to "
                               "'dtype' ({0}), got '{1}'",
                               c.dtype, c.paramType()));
+  // Mixed precision's kernels read bf16; f16 activations would also need
+  // loss scaling for their range.
+  if (c.mixedPrecision() && c.dtype != "bf16")
+    return configError(source,
+                       llvm::formatv("mixed precision ('param_dtype': 'f32') "
+                                     "needs 'dtype': 'bf16', got '{0}'",
+                                     c.dtype));
   int64_t padded = c.paddedSeqLen();
   if (c.usesAttention(AttentionKind::Lsh)) {
     int64_t window = c.lshChunksBefore + 1 + c.lshChunksAfter;

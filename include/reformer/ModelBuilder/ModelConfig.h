@@ -56,8 +56,8 @@ struct ModelConfig {
   /// the logits' matmul.
   std::string dtype = "f32";
   /// Element type of the parameters, the embeddings and the residual stream;
-  /// empty means `dtype`. `"f32"` with a 16-bit `dtype` is mixed precision:
-  /// f32 master weights and residual stream, 16-bit activations.
+  /// empty means `dtype`. `"f32"` with `dtype` `"bf16"` is mixed precision:
+  /// f32 master weights and residual stream, bf16 activations.
   std::string paramDtype;
 
   const std::string &paramType() const {
