@@ -53,7 +53,7 @@ struct ModelConfig {
   /// training; inference ignores it.
   double dropout = 0.0;
   /// Element type of the activations inside the residual functions and of
-  /// the logits' matmul.
+  /// the logits' matmul operands.
   std::string dtype = "f32";
   /// Element type of the parameters, the embeddings and the residual stream;
   /// empty means `dtype`. `"f32"` with `dtype` `"bf16"` is mixed precision:

@@ -499,3 +499,18 @@ func.func @two_reads(%q: tensor<1x2x32x8xf32>, %dy: tensor<1x2x32x8xf32>)
       -> (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>)
   return %o, %g#0 : tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>
 }
+
+// -----
+
+// bf16 projections are hashed as they are: the rotating matmul reads them
+// in place (and widens them), with no f32 copy of the whole tensor.
+// CHECK-LABEL: func.func @hash_bf16
+// CHECK: %[[QK:.+]] = bufferization.to_buffer %arg0 read_only {{.*}} : tensor<1x2x64x16xbf16> to memref<1x2x64x16xbf16>
+// CHECK-NOT: tensor<1x2x64x16xf32>
+// CHECK: %[[ROWS:.+]] = memref.subview %[[QK]]
+// CHECK: linalg.matmul ins(%[[ROWS]], %{{.*}} : memref<64x16xbf16, {{.*}}>, memref<16x8xf32, {{.*}}>) outs(%{{.*}} : memref<64x8xf32>)
+func.func @hash_bf16(%qk: tensor<1x2x64x16xbf16>, %rot: tensor<2x16x2x4xf32>) -> tensor<1x2x2x64xi32> {
+  %b = reformer.lsh_hash %qk, %rot {n_buckets = array<i64: 8>}
+      : (tensor<1x2x64x16xbf16>, tensor<2x16x2x4xf32>) -> tensor<1x2x2x64xi32>
+  return %b : tensor<1x2x2x64xi32>
+}

@@ -46,3 +46,16 @@ func.func @dynamic(%qk: tensor<?x4x128x16xf32>) -> tensor<?x4x128x16xf32> {
       : (tensor<?x4x128x16xf32>, tensor<?x4x128x16xf32>) -> tensor<?x4x128x16xf32>
   return %0 : tensor<?x4x128x16xf32>
 }
+
+// -----
+
+// Seeded rotations are f32 whatever the heads' type: the hash computes in
+// f32, and bf16 rotations would move positions across bucket borders.
+// CHECK-LABEL: func.func @seeded_bf16
+// CHECK: %[[ROT:.+]] = reformer.lsh_rotations {seed = 3 : i64} : tensor<2x16x2x4xf32>
+// CHECK: reformer.lsh_hash %{{.*}}, %[[ROT]] {n_buckets = array<i64: 8>} : (tensor<1x2x64x16xbf16>, tensor<2x16x2x4xf32>) -> tensor<1x2x2x64xi32>
+func.func @seeded_bf16(%qk: tensor<1x2x64x16xbf16>, %v: tensor<1x2x64x16xbf16>) -> tensor<1x2x64x16xbf16> {
+  %0 = reformer.lsh_attention %qk, %v {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, causal, seed = 3 : i64}
+      : (tensor<1x2x64x16xbf16>, tensor<1x2x64x16xbf16>) -> tensor<1x2x64x16xbf16>
+  return %0 : tensor<1x2x64x16xbf16>
+}
