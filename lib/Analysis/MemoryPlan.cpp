@@ -34,13 +34,17 @@ struct Walker {
   int64_t current = 0;
   MemoryPlan plan;
 
-  void notePeak(int64_t bytes) {
+  /// `callee`: the call inside which `bytes` are reached, if any.
+  void notePeak(int64_t bytes, func::CallOp callee = {},
+                int64_t calleeBytes = 0) {
     if (bytes <= plan.peakBytes)
       return;
     plan.peakBytes = bytes;
     plan.liveAtPeak.clear();
     for (auto &[value, buffer] : live)
       plan.liveAtPeak.push_back(buffer);
+    plan.peakCallee = callee ? callee.getCallee().str() : "";
+    plan.peakCalleeBytes = calleeBytes;
   }
 
   LogicalResult walk(Block &block) {
@@ -69,7 +73,7 @@ struct Walker {
         FailureOr<int64_t> bytes = calleePeak(call);
         if (failed(bytes))
           return failure();
-        notePeak(current + *bytes);
+        notePeak(current + *bytes, call, *bytes);
         continue;
       }
       // A nested block's buffers are freed inside it: they add to what is
@@ -94,14 +98,20 @@ struct Walker {
 
 FailureOr<MemoryPlan> mlir::reformer::computeMemoryPlan(func::FuncOp func) {
   Walker walker;
+  // A layer's function is called once per layer: plan it once.
+  DenseMap<Operation *, int64_t> calleePeaks;
   auto calleePeak = [&](func::CallOp call) -> FailureOr<int64_t> {
     auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
         call, call.getCalleeAttr());
     if (!callee || callee == func)
       return call.emitError("memory plan: cannot follow this call");
+    auto it = calleePeaks.find(callee);
+    if (it != calleePeaks.end())
+      return it->second;
     FailureOr<MemoryPlan> plan = computeMemoryPlan(callee);
     if (failed(plan))
       return failure();
+    calleePeaks[callee] = plan->peakBytes;
     return plan->peakBytes;
   };
   walker.calleePeak = calleePeak;
@@ -133,6 +143,10 @@ void mlir::reformer::printMemoryPlan(const MemoryPlan &plan, StringRef function,
      << mebibytes(plan.argumentBytes + plan.peakBytes) << " = arguments "
      << mebibytes(plan.argumentBytes) << " + own buffers "
      << mebibytes(plan.peakBytes) << "\n";
+  if (!plan.peakCallee.empty())
+    os << "  at the peak: in @" << plan.peakCallee << " ("
+       << mebibytes(plan.peakCalleeBytes)
+       << " of its own), with these buffers live across the call:\n";
   unsigned shown = 0;
   for (auto &[type, bytes] : plan.liveAtPeak) {
     if (shown++ == maxBuffers) {

@@ -23,8 +23,10 @@ namespace {
 /// back by name.
 class ForwardBuilder {
 public:
-  ForwardBuilder(MLIRContext *context, const ModelConfig &config)
-      : b(context), loc(b.getUnknownLoc()), c(config) {
+  ForwardBuilder(MLIRContext *context, const ModelConfig &config,
+                 bool layerFunctions)
+      : b(context), loc(b.getUnknownLoc()), c(config),
+        layerFunctions(layerFunctions) {
     elementType = typeNamed(c.dtype);
     streamType = typeNamed(c.paramType());
     paddedLen = c.paddedSeqLen();
@@ -86,6 +88,12 @@ private:
     return llvm::formatv("layers.{0}.{1}", layer, suffix).str();
   }
 
+  /// One of a layer's parameters: its name after `layers.N.`, its shape.
+  struct LayerParam {
+    std::string suffix;
+    SmallVector<int64_t> shape;
+  };
+  SmallVector<LayerParam> layerParams(int64_t layer) const;
   void declareParams();
   Value layerNorm(Value x, StringRef prefix);
   /// `resultElement`: the activations' type by default.
@@ -97,6 +105,13 @@ private:
   Value dropout(Value x, int64_t salt);
   void residualRegion(Region &region, Type type,
                       llvm::function_ref<Value(Value)> body);
+  /// `layer`'s `reformer.reversible` on (x1, x2); returns (y1, y2).
+  std::pair<Value, Value> reversibleBlock(Value x1, Value x2, int64_t layer);
+  /// Layers of one kind share a function (the kind is its name).
+  std::string layerKind(int64_t layer) const;
+  /// Calls the function of `layer`'s kind, building it on first use.
+  std::pair<Value, Value> callLayer(ModuleOp module, Value x1, Value x2,
+                                    int64_t layer);
 
   OpBuilder b;
   Location loc;
@@ -107,41 +122,52 @@ private:
   SmallVector<Type> types;
   llvm::StringMap<Value> stored, copies;
   Value mask; // Padding mask, when the sequence is padded.
+  bool layerFunctions;
+  llvm::StringMap<func::FuncOp> layerFunctionOf;
+  /// Rotations drawn outside the layer's function (its argument).
+  Value drawnRotations;
 };
 
 } // namespace
 
-void ForwardBuilder::declareParams() {
+SmallVector<ForwardBuilder::LayerParam>
+ForwardBuilder::layerParams(int64_t layer) const {
   int64_t m = c.dModel, width = c.nHeads * c.headDim();
+  SmallVector<LayerParam> params = {{"attention.layer_norm.weight", {m}},
+                                    {"attention.layer_norm.bias", {m}}};
+  if (c.attentionOf(layer) == AttentionKind::Lsh) {
+    params.push_back({"attention.self.query_key.weight", {m, width}});
+    if (c.rotationsAsArguments) {
+      int64_t rotWidth = 0;
+      for (int64_t f : c.nBuckets)
+        rotWidth += f / 2;
+      params.push_back({"attention.self.rotations",
+                        {c.nHeads, c.headDim(), c.nHashes, rotWidth}});
+    }
+  } else {
+    params.push_back({"attention.self.query.weight", {m, width}});
+    params.push_back({"attention.self.key.weight", {m, width}});
+  }
+  params.push_back({"attention.self.value.weight", {m, width}});
+  params.push_back({"attention.output.dense.weight", {width, m}});
+  params.push_back({"feed_forward.layer_norm.weight", {m}});
+  params.push_back({"feed_forward.layer_norm.bias", {m}});
+  params.push_back({"feed_forward.dense.weight", {m, c.dFf}});
+  params.push_back({"feed_forward.dense.bias", {c.dFf}});
+  params.push_back({"feed_forward.output.dense.weight", {c.dFf, m}});
+  params.push_back({"feed_forward.output.dense.bias", {m}});
+  return params;
+}
+
+void ForwardBuilder::declareParams() {
+  int64_t m = c.dModel;
   declare("embeddings.word_embeddings.weight", {c.vocabSize, m});
   for (size_t i = 0; i < c.axialPosShape.size(); ++i)
     declare(llvm::formatv("embeddings.position_embeddings.weights.{0}", i),
             {c.axialPosShape[i], c.axialPosDims[i]});
-  for (int64_t layer = 0; layer < c.nLayers; ++layer) {
-    declare(layerName(layer, "attention.layer_norm.weight"), {m});
-    declare(layerName(layer, "attention.layer_norm.bias"), {m});
-    if (c.attentionOf(layer) == AttentionKind::Lsh) {
-      declare(layerName(layer, "attention.self.query_key.weight"), {m, width});
-      if (c.rotationsAsArguments) {
-        int64_t rotWidth = 0;
-        for (int64_t f : c.nBuckets)
-          rotWidth += f / 2;
-        declare(layerName(layer, "attention.self.rotations"),
-                {c.nHeads, c.headDim(), c.nHashes, rotWidth});
-      }
-    } else {
-      declare(layerName(layer, "attention.self.query.weight"), {m, width});
-      declare(layerName(layer, "attention.self.key.weight"), {m, width});
-    }
-    declare(layerName(layer, "attention.self.value.weight"), {m, width});
-    declare(layerName(layer, "attention.output.dense.weight"), {width, m});
-    declare(layerName(layer, "feed_forward.layer_norm.weight"), {m});
-    declare(layerName(layer, "feed_forward.layer_norm.bias"), {m});
-    declare(layerName(layer, "feed_forward.dense.weight"), {m, c.dFf});
-    declare(layerName(layer, "feed_forward.dense.bias"), {c.dFf});
-    declare(layerName(layer, "feed_forward.output.dense.weight"), {c.dFf, m});
-    declare(layerName(layer, "feed_forward.output.dense.bias"), {m});
-  }
+  for (int64_t layer = 0; layer < c.nLayers; ++layer)
+    for (const LayerParam &p : layerParams(layer))
+      declare(layerName(layer, p.suffix), p.shape);
   declare("layer_norm.weight", {2 * m});
   declare("layer_norm.bias", {2 * m});
   declare("lm_head.weight", {2 * m, c.vocabSize});
@@ -179,10 +205,9 @@ Value ForwardBuilder::attention(Value x, int64_t layer) {
     Value qk = heads("attention.self.query_key.weight");
     Value rotations = c.rotationsAsArguments
                           ? param(layerName(layer, "attention.self.rotations"))
-                          : Value();
-    IntegerAttr seed = c.rotationsAsArguments
-                           ? IntegerAttr()
-                           : b.getI64IntegerAttr(c.hashSeed + layer);
+                          : drawnRotations;
+    IntegerAttr seed =
+        rotations ? IntegerAttr() : b.getI64IntegerAttr(c.hashSeed + layer);
     out = LshAttentionOp::create(
               b, loc, headsType, /*training_results=*/TypeRange(), qk, v,
               rotations, mask, c.nHashes, c.nBuckets, c.lshChunkLen,
@@ -229,6 +254,101 @@ void ForwardBuilder::residualRegion(Region &region, Type type,
   Block *block = b.createBlock(&region, {}, {type}, {loc});
   Value result = body(block->getArgument(0));
   YieldOp::create(b, loc, result);
+}
+
+std::pair<Value, Value> ForwardBuilder::reversibleBlock(Value x1, Value x2,
+                                                        int64_t layer) {
+  Type type = x1.getType();
+  auto block = ReversibleOp::create(b, loc, type, type, x1, x2);
+  residualRegion(block.getF(), type, [&](Value in) {
+    Value normed = layerNorm(in, layerName(layer, "attention.layer_norm"));
+    return dropout(attention(normed, layer), 2 * layer);
+  });
+  residualRegion(block.getG(), type, [&](Value in) {
+    Value normed = layerNorm(in, layerName(layer, "feed_forward.layer_norm"));
+    // The FFN stores bf16, widened for the stream. Writing f32 directly
+    // (as the attention's projection does) made the whole-model gradient
+    // check worse, for a reason not yet found.
+    return dropout(toStream(feedForward(normed, layer)), 2 * layer + 1);
+  });
+  return {block.getY1(), block.getY2()};
+}
+
+std::string ForwardBuilder::layerKind(int64_t layer) const {
+  std::string kind =
+      c.attentionOf(layer) == AttentionKind::Lsh ? "lsh_layer" : "local_layer";
+  // Dropout salts its masks per layer (an attribute), so such layers differ.
+  if (c.dropout != 0.0)
+    kind += "_" + std::to_string(layer);
+  return kind;
+}
+
+std::pair<Value, Value> ForwardBuilder::callLayer(ModuleOp module, Value x1,
+                                                  Value x2, int64_t layer) {
+  // What the layer reads from outside its block, in argument order.
+  SmallVector<Value> operands = {x1, x2};
+  SmallVector<std::string> roles = {"x1", "x2"};
+  SmallVector<std::string> paramNames;
+  for (const LayerParam &p : layerParams(layer)) {
+    paramNames.push_back(layerName(layer, p.suffix));
+    operands.push_back(param(paramNames.back()));
+    roles.push_back(p.suffix);
+  }
+  if (mask) {
+    operands.push_back(mask);
+    roles.push_back("mask");
+  }
+  bool drawsRotations =
+      c.attentionOf(layer) == AttentionKind::Lsh && !c.rotationsAsArguments;
+  if (drawsRotations) {
+    // Drawn here so that layers differing only in their seed share a body.
+    // f32 whatever the activations' type, as the hash computes in f32.
+    int64_t rotWidth = 0;
+    for (int64_t f : c.nBuckets)
+      rotWidth += f / 2;
+    auto rotType = RankedTensorType::get(
+        {c.nHeads, c.headDim(), c.nHashes, rotWidth}, b.getF32Type());
+    operands.push_back(LshRotationsOp::create(
+        b, loc, rotType, b.getI64IntegerAttr(c.hashSeed + layer)));
+    roles.push_back("rotations");
+  }
+
+  func::FuncOp &fn = layerFunctionOf[layerKind(layer)];
+  if (!fn) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    Type type = x1.getType();
+    fn = func::FuncOp::create(
+        b, loc, layerKind(layer),
+        b.getFunctionType(ValueRange(operands).getTypes(), {type, type}));
+    fn.setPrivate();
+    for (auto [i, role] : llvm::enumerate(roles))
+      fn.setArgAttr(i, "reformer.layer_input", b.getStringAttr(role));
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    // The body reads the layer's parameters, mask and rotations through
+    // the function's arguments: rebind them while it is built.
+    llvm::StringMap<Value> savedStored = stored, savedCopies = copies;
+    Value savedMask = mask;
+    for (auto [i, name] : llvm::enumerate(paramNames)) {
+      stored[name] = entry->getArgument(2 + i);
+      copies.erase(name);
+    }
+    unsigned next = 2 + paramNames.size();
+    if (mask)
+      mask = entry->getArgument(next++);
+    if (drawsRotations)
+      drawnRotations = entry->getArgument(next++);
+    auto [y1, y2] =
+        reversibleBlock(entry->getArgument(0), entry->getArgument(1), layer);
+    func::ReturnOp::create(b, loc, ValueRange{y1, y2});
+    stored = std::move(savedStored);
+    copies = std::move(savedCopies);
+    mask = savedMask;
+    drawnRotations = Value();
+  }
+  auto call = func::CallOp::create(b, loc, fn, operands);
+  return {call.getResult(0), call.getResult(1)};
 }
 
 func::FuncOp ForwardBuilder::build(ModuleOp module) {
@@ -285,22 +405,9 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
   }
 
   Value x1 = x, x2 = x;
-  for (int64_t layer = 0; layer < c.nLayers; ++layer) {
-    auto block = ReversibleOp::create(b, loc, x.getType(), x.getType(), x1, x2);
-    residualRegion(block.getF(), x.getType(), [&](Value in) {
-      Value normed = layerNorm(in, layerName(layer, "attention.layer_norm"));
-      return dropout(attention(normed, layer), 2 * layer);
-    });
-    residualRegion(block.getG(), x.getType(), [&](Value in) {
-      Value normed = layerNorm(in, layerName(layer, "feed_forward.layer_norm"));
-      // The FFN stores bf16, widened for the stream. Writing f32 directly
-      // (as the attention's projection does) made the whole-model gradient
-      // check worse, for a reason not yet found.
-      return dropout(toStream(feedForward(normed, layer)), 2 * layer + 1);
-    });
-    x1 = block.getY1();
-    x2 = block.getY2();
-  }
+  for (int64_t layer = 0; layer < c.nLayers; ++layer)
+    std::tie(x1, x2) = layerFunctions ? callLayer(module, x1, x2, layer)
+                                      : reversibleBlock(x1, x2, layer);
 
   Value h = tensor::ConcatOp::create(b, loc, /*dim=*/2, ValueRange{x1, x2});
   h = layerNorm(h, "layer_norm");
@@ -358,7 +465,7 @@ mlir::reformer::buildModel(MLIRContext *context, const ModelConfig &config,
   OpBuilder b(context);
   OwningOpRef<ModuleOp> module =
       ModuleOp::create(b.getUnknownLoc(), StringRef(config.name));
-  ForwardBuilder forwardBuilder(context, config);
+  ForwardBuilder forwardBuilder(context, config, options.layerFunctions);
   func::FuncOp forward = forwardBuilder.build(*module);
   if (options.emitLoss)
     buildLoss(b, *module, forward);

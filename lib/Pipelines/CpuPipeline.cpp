@@ -69,12 +69,14 @@ SmallVector<PipelineStage> reformer::getTargetIndependentStages(
       // buffers at the end of their block; optimize-allocation-liveness
       // moves each free to right after the buffer's last use, so a training
       // step holds only what its backward still needs; gradients are kept in
-      // their parameters' output buffers.
+      // their parameters' output buffers, and a call's results that the
+      // caller returns are written straight into the caller's outputs.
       {"bufferized", "eliminate-empty-tensors,"
                      "one-shot-bufferize{bufferize-function-boundaries=1 "
                      "function-boundary-type-conversion=identity-layout-map},"
                      "canonicalize,buffer-results-to-out-params{hoist-static-"
                      "allocs=1 modify-public-functions=1},"
+                     "func.func(rf-forward-call-results),"
                      "buffer-deallocation-pipeline,"
                      "func.func(optimize-allocation-liveness),"
                      "func.func(rf-place-gradients-in-outputs),canonicalize"},

@@ -98,6 +98,10 @@ static cl::opt<std::string>
             cl::init(""));
 static cl::opt<bool> emitLoss("emit-loss",
                               cl::desc("For configs: also compile @loss"));
+static cl::opt<bool> inlineLayers(
+    "inline-layers",
+    cl::desc("For configs: put every layer in @forward (and in the training "
+             "step) instead of one function per kind of layer"));
 static cl::opt<bool> emitTrainStep(
     "emit-train-step",
     cl::desc("Also derive and compile @train_step (forward, backward with "
@@ -175,6 +179,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &context,
   }
   BuildOptions options;
   options.emitLoss = emitLoss;
+  options.layerFunctions = !inlineLayers;
   FailureOr<OwningOpRef<ModuleOp>> module =
       buildModel(&context, *config, options);
   if (failed(module)) {

@@ -36,6 +36,10 @@ static cl::opt<bool>
 static cl::opt<bool>
     emitLoss("emit-loss",
              cl::desc("Also emit @loss(tokens, targets, params...)"));
+static cl::opt<bool> inlineLayers(
+    "inline-layers",
+    cl::desc("Put every layer's reversible block in @forward instead of "
+             "calling one function per kind of layer"));
 
 /// Layers, lengths and parameter counts, read off the built module.
 static void summarize(const ModelConfig &config, ModuleOp module,
@@ -102,6 +106,7 @@ int main(int argc, char **argv) {
   MLIRContext context;
   BuildOptions options;
   options.emitLoss = emitLoss;
+  options.layerFunctions = !inlineLayers;
   FailureOr<OwningOpRef<ModuleOp>> module =
       buildModel(&context, *config, options);
   if (failed(module))

@@ -88,9 +88,20 @@ TEST(ModelBuilder, RotationsAsArgumentsReplaceTheSeed) {
 TEST(ModelBuilder, Enwik8PresetBuildsTwelveLayers) {
   MLIRContext context;
   ModelConfig config = cantFail(getModelPreset("enwik8"));
+  // One function per kind of layer (local, LSH), called once per layer.
   FailureOr<OwningOpRef<ModuleOp>> module = buildModel(&context, config);
   ASSERT_TRUE(succeeded(module));
+  EXPECT_EQ(count<ReversibleOp>(**module), 2);
+  EXPECT_EQ(count<func::CallOp>(**module), 12);
+  EXPECT_EQ(count<LshAttentionOp>(**module) + count<LocalAttentionOp>(**module),
+            2);
+  // Inlined, every layer has its block.
+  BuildOptions inlined;
+  inlined.layerFunctions = false;
+  module = buildModel(&context, config, inlined);
+  ASSERT_TRUE(succeeded(module));
   EXPECT_EQ(count<ReversibleOp>(**module), 12);
+  EXPECT_EQ(count<func::CallOp>(**module), 0);
   EXPECT_EQ(count<LshAttentionOp>(**module) + count<LocalAttentionOp>(**module),
             12);
 }

@@ -3,7 +3,9 @@
 // Reads a bufferized function (after the deallocation pipeline) in program
 // order and adds up the buffers it allocates and frees: the peak is what the
 // compiled code will hold at once, known before anything runs. Arguments
-// (parameters, inputs, results the caller provides) are counted apart.
+// (parameters, inputs, results the caller provides) are counted apart. A
+// call adds the callee's own peak to what is live across it, so a step that
+// calls one function per layer is planned as a whole.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +26,10 @@ struct MemoryPlan {
   int64_t peakBytes = 0;
   /// The function's own buffers live at the peak, largest first.
   SmallVector<std::pair<MemRefType, int64_t>> liveAtPeak;
+  /// Where the peak is reached inside a call: the callee and its own peak
+  /// bytes (the buffers above are those live across the call).
+  std::string peakCallee;
+  int64_t peakCalleeBytes = 0;
 };
 
 /// The plan of a bufferized `func`; fails (with an error on the op) on a

@@ -410,6 +410,23 @@ def RfPlaceGradientsInOutputs
   }];
 }
 
+def RfForwardCallResults
+    : Pass<"rf-forward-call-results", "::mlir::func::FuncOp"> {
+  let summary = "Let a call write its output straight into the caller's";
+  let description = [{
+    After `buffer-results-to-out-params`, a function that returns what a
+    call returned allocates a buffer for the call's output and copies it
+    into its own output argument before it returns, so the buffer lives
+    from the call to the end of the function. When that argument is used by
+    the copy alone and the buffer only by calls and the copy, the calls
+    write the argument instead and the allocation and the copy go: a
+    training step's layer backward functions write new parameters and
+    optimizer state straight into the step's outputs, and nothing of the
+    kind accumulates with depth.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def RfFuseOptimizerUpdates
     : Pass<"rf-fuse-optimizer-updates", "::mlir::func::FuncOp"> {
   let summary = "Merge a function's optimizer updates into one parallel loop";

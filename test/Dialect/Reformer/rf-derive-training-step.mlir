@@ -201,3 +201,83 @@ func.func @forward(%tok: tensor<1x32xi32> {reformer.input = "tokens"},
   %y32 = arith.extf %y : tensor<1x32x16xbf16> to tensor<1x32x16xf32>
   return %y32 : tensor<1x32x16xf32>
 }
+
+// -----
+
+// Layer functions: each gets one step forward (which also returns the
+// buckets) and one step backward (inputs rebuilt from outputs, gradients,
+// and the updates of the parameters that only its layer reads), whatever
+// the number of layers that call it. The step calls the forwards in order,
+// then the backwards in reverse; the backward does not take the rotations.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: tensor<f32> {reformer.input = "lr"}
+// CHECK-SAME: %[[STEP:[a-z0-9]+]]: tensor<f32> {reformer.input = "step"}
+// CHECK-SAME: %[[W0:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "w0"}
+// CHECK-SAME: %[[W1:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "w1"}
+// CHECK-SAME: %[[M0:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "adam.m.w0"}
+// CHECK-SAME: %[[M1:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "adam.m.w1"}
+// CHECK-SAME: %[[V0:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "adam.v.w0"}
+// CHECK-SAME: %[[V1:[a-z0-9]+]]: tensor<16x16xf32> {reformer.param = "adam.v.w1"}
+// CHECK: %[[X:.+]] = reformer.embedding
+// CHECK: %[[R0:.+]] = reformer.lsh_rotations {seed = 3 : i64}
+// CHECK: %[[A:.+]]:3 = call @train_step_layer_forward(%[[X]], %[[X]], %[[W0]], %[[R0]])
+// CHECK: %[[R1:.+]] = reformer.lsh_rotations {seed = 4 : i64}
+// CHECK: %[[B:.+]]:3 = call @train_step_layer_forward(%[[A]]#0, %[[A]]#1, %[[W1]], %[[R1]])
+// CHECK: reformer.dense_grad
+// CHECK: %[[DB:.+]]:7 = call @train_step_layer_backward(%[[B]]#0, %[[B]]#1, %{{.*}}, %{{.*}}, %[[B]]#2, %[[W1]], %[[M1]], %[[V1]], %[[LR]], %[[STEP]])
+// CHECK: %[[DA:.+]]:7 = call @train_step_layer_backward(%[[DB]]#0, %[[DB]]#1, %[[DB]]#2, %[[DB]]#3, %[[A]]#2, %[[W0]], %[[M0]], %[[V0]], %[[LR]], %[[STEP]])
+// CHECK: arith.addf %[[DA]]#2, %[[DA]]#3
+// CHECK: reformer.embedding_grad
+// CHECK: return %{{[^,]+}}, %{{[^,]+}}, %[[DA]]#4, %[[DB]]#4, %{{[^,]+}}, %{{[^,]+}}, %[[DA]]#5, %[[DB]]#5, %{{[^,]+}}, %{{[^,]+}}, %[[DA]]#6, %[[DB]]#6
+// CHECK-LABEL: func.func private @train_step_layer_forward(
+// CHECK: reformer.lsh_attention {{.*}} -> (tensor<1x2x32x8xf32>, tensor<1x2x2x32xf32>, tensor<1x2x2x32xi32>)
+// CHECK-LABEL: func.func private @train_step_layer_backward(
+// CHECK-NOT: reformer.lsh_hash
+// CHECK: reformer.bucket_sort
+// CHECK: reformer.lsh_attention_grad
+// CHECK: reformer.dense_grad
+// CHECK: reformer.adam_update
+// CHECK: return
+// CHECK-NOT: func.func private @train_step_layer
+func.func private @layer(%x1: tensor<1x32x16xf32>, %x2: tensor<1x32x16xf32>,
+                         %w: tensor<16x16xf32>, %rot: tensor<2x8x2x2xf32>)
+    -> (tensor<1x32x16xf32>, tensor<1x32x16xf32>) {
+  %y1, %y2 = reformer.reversible %x1, %x2 : tensor<1x32x16xf32> f {
+  ^bb0(%in: tensor<1x32x16xf32>):
+    %p = reformer.dense %in, %w : (tensor<1x32x16xf32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+    %h = reformer.split_heads %p : (tensor<1x32x16xf32>) -> tensor<1x2x32x8xf32>
+    %a = reformer.lsh_attention %h, %h rotations(%rot) {causal, chunk_len = 8 : i64, n_buckets = array<i64: 4>, n_hashes = 2 : i64} : (tensor<1x2x32x8xf32>, tensor<1x2x32x8xf32>, tensor<2x8x2x2xf32>) -> tensor<1x2x32x8xf32>
+    %m = reformer.merge_heads %a : (tensor<1x2x32x8xf32>) -> tensor<1x32x16xf32>
+    reformer.yield %m : tensor<1x32x16xf32>
+  } g {
+  ^bb0(%in: tensor<1x32x16xf32>):
+    %d = reformer.dense %in, %w : (tensor<1x32x16xf32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+    reformer.yield %d : tensor<1x32x16xf32>
+  }
+  return %y1, %y2 : tensor<1x32x16xf32>, tensor<1x32x16xf32>
+}
+func.func @forward(%tok: tensor<1x32xi32> {reformer.input = "tokens"},
+                   %emb: tensor<16x16xf32> {reformer.param = "emb"},
+                   %w0: tensor<16x16xf32> {reformer.param = "w0"},
+                   %w1: tensor<16x16xf32> {reformer.param = "w1"},
+                   %head: tensor<16x16xf32> {reformer.param = "head"}) -> tensor<1x32x16xf32> {
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  %r0 = reformer.lsh_rotations {seed = 3 : i64} : tensor<2x8x2x2xf32>
+  %a:2 = call @layer(%x, %x, %w0, %r0) : (tensor<1x32x16xf32>, tensor<1x32x16xf32>, tensor<16x16xf32>, tensor<2x8x2x2xf32>) -> (tensor<1x32x16xf32>, tensor<1x32x16xf32>)
+  %r1 = reformer.lsh_rotations {seed = 4 : i64} : tensor<2x8x2x2xf32>
+  %b:2 = call @layer(%a#0, %a#1, %w1, %r1) : (tensor<1x32x16xf32>, tensor<1x32x16xf32>, tensor<16x16xf32>, tensor<2x8x2x2xf32>) -> (tensor<1x32x16xf32>, tensor<1x32x16xf32>)
+  %logits = reformer.dense %b#1, %head : (tensor<1x32x16xf32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  return %logits : tensor<1x32x16xf32>
+}
+
+// -----
+
+func.func private @helper(%x: tensor<1x32x16xf32>) -> tensor<1x32x16xf32> {
+  return %x : tensor<1x32x16xf32>
+}
+func.func @forward(%tok: tensor<1x32xi32>, %emb: tensor<16x16xf32>) -> tensor<1x32x16xf32> {
+  %x = reformer.embedding %tok, %emb : (tensor<1x32xi32>, tensor<16x16xf32>) -> tensor<1x32x16xf32>
+  // expected-error @+1 {{'func.call' op cannot be differentiated: rf-derive-training-step follows calls of layer functions only, (x1, x2, operands…) -> (y1, y2) holding one reformer.reversible of (x1, x2)}}
+  %y = call @helper(%x) : (tensor<1x32x16xf32>) -> tensor<1x32x16xf32>
+  return %y : tensor<1x32x16xf32>
+}

@@ -52,7 +52,16 @@ def RfDeriveTrainingStep : Pass<"rf-derive-training-step", "ModuleOp"> {
 
     The forward runs with reversible blocks inlined, keeping only what the
     backward needs: the last block's outputs and the buckets of every LSH
-    attention. The backward walks the blocks in reverse and recomputes each
+    attention. A call of a layer function (`(x1, x2, operands…) -> (y1,
+    y2)` holding one `reformer.reversible` of (x1, x2), as the model
+    builder emits) is derived once per function, whatever the number of
+    calls: `@<name>_<layer>_forward` also returns the layer's buckets, and
+    `@<name>_<layer>_backward(y1, y2, dy1, dy2, buckets…, operands…,
+    [state…, lr, step]) -> (x1, x2, dx1, dx2, gradients…, params'…,
+    state'…)` rebuilds the layer's inputs, differentiates it and, without
+    `clip-norm`, updates the parameters that only its layer reads; the
+    arguments it does not read (rotations) are not passed. Any other call
+    is an error. The backward walks the blocks in reverse and recomputes each
     block's inputs from its outputs, `x2 = y2 − G(y1)`, `x1 = y1 − F(x2)`,
     reusing the stored buckets (no re-hashing), so stored activations do
     not grow with depth. Every op's gradient is a dialect op
