@@ -2,6 +2,7 @@
 
 #include "reformer/ModelBuilder/ModelBuilder.h"
 
+#include "reformer/Dialect/Reformer/IR/LayerFunctions.h"
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -124,8 +125,8 @@ private:
   Value mask; // Padding mask, when the sequence is padded.
   bool layerFunctions;
   llvm::StringMap<func::FuncOp> layerFunctionOf;
-  /// Rotations drawn outside the layer's function (its argument).
-  Value drawnRotations;
+  /// The hash seed, a 0-D i64 argument of the layer's function.
+  Value hashSeed;
 };
 
 } // namespace
@@ -203,9 +204,20 @@ Value ForwardBuilder::attention(Value x, int64_t layer) {
   Value out;
   if (c.attentionOf(layer) == AttentionKind::Lsh) {
     Value qk = heads("attention.self.query_key.weight");
-    Value rotations = c.rotationsAsArguments
-                          ? param(layerName(layer, "attention.self.rotations"))
-                          : drawnRotations;
+    Value rotations;
+    if (c.rotationsAsArguments) {
+      rotations = param(layerName(layer, "attention.self.rotations"));
+    } else if (hashSeed) {
+      // Drawn in the layer's function from its seed argument; f32 whatever
+      // the activations' type, as the hash computes in f32.
+      int64_t rotWidth = 0;
+      for (int64_t f : c.nBuckets)
+        rotWidth += f / 2;
+      auto rotType = RankedTensorType::get(
+          {c.nHeads, c.headDim(), c.nHashes, rotWidth}, b.getF32Type());
+      rotations = LshRotationsOp::create(b, loc, rotType, hashSeed,
+                                         /*seed=*/IntegerAttr());
+    }
     IntegerAttr seed =
         rotations ? IntegerAttr() : b.getI64IntegerAttr(c.hashSeed + layer);
     out = LshAttentionOp::create(
@@ -298,19 +310,17 @@ std::pair<Value, Value> ForwardBuilder::callLayer(ModuleOp module, Value x1,
     operands.push_back(mask);
     roles.push_back("mask");
   }
-  bool drawsRotations =
+  bool seeded =
       c.attentionOf(layer) == AttentionKind::Lsh && !c.rotationsAsArguments;
-  if (drawsRotations) {
-    // Drawn here so that layers differing only in their seed share a body.
-    // f32 whatever the activations' type, as the hash computes in f32.
-    int64_t rotWidth = 0;
-    for (int64_t f : c.nBuckets)
-      rotWidth += f / 2;
-    auto rotType = RankedTensorType::get(
-        {c.nHeads, c.headDim(), c.nHashes, rotWidth}, b.getF32Type());
-    operands.push_back(LshRotationsOp::create(
-        b, loc, rotType, b.getI64IntegerAttr(c.hashSeed + layer)));
-    roles.push_back("rotations");
+  if (seeded) {
+    // The seed is an argument, so layers that differ only in their seed
+    // share one function.
+    auto seedType = RankedTensorType::get({}, b.getI64Type());
+    operands.push_back(arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(seedType,
+                               b.getI64IntegerAttr(c.hashSeed + layer))));
+    roles.push_back("hash_seed");
   }
 
   func::FuncOp &fn = layerFunctionOf[layerKind(layer)];
@@ -322,11 +332,12 @@ std::pair<Value, Value> ForwardBuilder::callLayer(ModuleOp module, Value x1,
         b, loc, layerKind(layer),
         b.getFunctionType(ValueRange(operands).getTypes(), {type, type}));
     fn.setPrivate();
+    fn->setAttr(kLayerAttrName, b.getUnitAttr());
     for (auto [i, role] : llvm::enumerate(roles))
       fn.setArgAttr(i, "reformer.layer_input", b.getStringAttr(role));
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
-    // The body reads the layer's parameters, mask and rotations through
+    // The body reads the layer's parameters, mask and hash seed through
     // the function's arguments: rebind them while it is built.
     llvm::StringMap<Value> savedStored = stored, savedCopies = copies;
     Value savedMask = mask;
@@ -337,15 +348,15 @@ std::pair<Value, Value> ForwardBuilder::callLayer(ModuleOp module, Value x1,
     unsigned next = 2 + paramNames.size();
     if (mask)
       mask = entry->getArgument(next++);
-    if (drawsRotations)
-      drawnRotations = entry->getArgument(next++);
+    if (seeded)
+      hashSeed = entry->getArgument(next++);
     auto [y1, y2] =
         reversibleBlock(entry->getArgument(0), entry->getArgument(1), layer);
     func::ReturnOp::create(b, loc, ValueRange{y1, y2});
     stored = std::move(savedStored);
     copies = std::move(savedCopies);
     mask = savedMask;
-    drawnRotations = Value();
+    hashSeed = Value();
   }
   auto call = func::CallOp::create(b, loc, fn, operands);
   return {call.getResult(0), call.getResult(1)};

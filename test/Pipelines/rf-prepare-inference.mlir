@@ -5,12 +5,12 @@
 // and drops nothing the model computes; each kind of layer is prepared once,
 // in its function.
 // CHECK-LABEL: func.func @forward
+// CHECK: %[[SEED:.+]] = arith.constant dense<1> : tensor<i64>
 // CHECK: reformer.embedding
 // CHECK: reformer.axial_pos_embedding
 // CHECK: call @local_layer
 // Layer 1 (LSH attention), its rotations seeded with hash_seed + layer.
-// CHECK: reformer.lsh_rotations {seed = 1 : i64} : tensor<2x32x2x4xf32>
-// CHECK: call @lsh_layer
+// CHECK: call @lsh_layer({{.*}}, %[[SEED]])
 // CHECK: tensor.concat
 // CHECK: reformer.layer_norm
 // CHECK: reformer.dense
@@ -22,6 +22,7 @@
 // CHECK: arith.addf
 // CHECK-LABEL: func.func private @lsh_layer
 // CHECK-NOT: reformer.lsh_attention
+// CHECK: reformer.lsh_rotations seed(%{{.*}} : tensor<i64>) : tensor<2x32x2x4xf32>
 // CHECK: reformer.lsh_hash
 // CHECK: reformer.bucket_sort
 // CHECK-NOT: reformer.unsort

@@ -80,6 +80,9 @@ def RfEmitEntryPoints : Pass<"rf-emit-entry-points", "::mlir::ModuleOp"> {
     `reformer_abi`, so a runtime can load the module without MLIR.
     Private functions with a body get internal linkage: only the entry
     points, the functions they call and the manifest are exported.
+    Functions marked `reformer.layer` (a layer's function and its training
+    step's forward and backward, called once per layer) are never inlined,
+    so that LLVM compiles each once, not once per layer.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

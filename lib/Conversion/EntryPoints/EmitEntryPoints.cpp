@@ -1,6 +1,7 @@
 //===- EmitEntryPoints.cpp - The rf-emit-entry-points pass ----------------===//
 
 #include "reformer/Conversion/Passes.h"
+#include "reformer/Dialect/Reformer/IR/LayerFunctions.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
@@ -86,6 +87,11 @@ struct RfEmitEntryPointsPass
       if (!function.isExternal() && function.isPrivate() &&
           function.getLinkage() == LLVM::Linkage::External)
         function.setLinkage(LLVM::Linkage::Internal);
+      // A layer's function is called once per layer: inlined, it would be
+      // optimized and compiled once per call, and compile time would grow
+      // with depth again.
+      if (function->removeAttr(reformer::kLayerAttrName))
+        function.setNoInline(true);
     });
   }
 };

@@ -54,7 +54,12 @@ struct LowerLshRotations : OpRewritePattern<LshRotationsOp> {
     if (!type.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "needs a static shape");
     ArrayRef<int64_t> s = type.getShape();
-    uint64_t key = mixConstant(static_cast<uint64_t>(op.getSeed()));
+    // The stream's key: folded when the seed is an attribute.
+    Value key =
+        op.getSeed()
+            ? i64Const(b, mixConstant(static_cast<uint64_t>(*op.getSeed())))
+            : mix(b, tensor::ExtractOp::create(b, op.getSeedValue(),
+                                               ValueRange{}));
     Type elementType = type.getElementType();
     Value result = generic(
         b, ValueRange{}, emptyTensor(b, s, elementType),
@@ -69,7 +74,7 @@ struct LowerLshRotations : OpRewritePattern<LshRotationsOp> {
           auto bits = [&](Value counter) {
             Value plusOne = arith::AddIOp::create(ib, counter, i64Const(ib, 1));
             return mix(ib, arith::AddIOp::create(
-                               ib, i64Const(ib, key),
+                               ib, key,
                                arith::MulIOp::create(ib, plusOne,
                                                      i64Const(ib, kGamma))));
           };

@@ -37,6 +37,31 @@ module attributes {reformer.abi = "reformer-abi 1\0Afunction g reformer_entry_g 
 
 // -----
 
+// A layer's function (reformer.layer) is kept out of line: LLVM compiles it
+// once, not once per layer that calls it. Its marker goes.
+// CHECK-LABEL: llvm.func @h(
+// CHECK: llvm.func internal @layer(
+// CHECK-SAME: no_inline
+// CHECK-NOT: reformer.layer
+// CHECK: llvm.func internal @other(
+// CHECK-NOT: no_inline
+module attributes {reformer.abi = "reformer-abi 1\0Afunction h reformer_entry_h 1\0Ainput x f32 4\0A"} {
+  llvm.func @h(%x: !llvm.ptr) {
+    llvm.call @layer(%x) : (!llvm.ptr) -> ()
+    llvm.call @layer(%x) : (!llvm.ptr) -> ()
+    llvm.call @other(%x) : (!llvm.ptr) -> ()
+    llvm.return
+  }
+  llvm.func @layer(%x: !llvm.ptr) attributes {reformer.layer, sym_visibility = "private"} {
+    llvm.return
+  }
+  llvm.func @other(%x: !llvm.ptr) attributes {sym_visibility = "private"} {
+    llvm.return
+  }
+}
+
+// -----
+
 // expected-error @+1 {{cannot emit the entry point of 'f': expected an llvm.func taking 2 pointers (lower with bare-pointer memrefs and results as out-parameters)}}
 module attributes {reformer.abi = "reformer-abi 1\0Afunction f reformer_entry_f 2\0A"} {
   llvm.func @f(%x: !llvm.ptr, %n: i64) {

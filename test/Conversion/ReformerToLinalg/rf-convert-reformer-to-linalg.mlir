@@ -514,3 +514,19 @@ func.func @hash_bf16(%qk: tensor<1x2x64x16xbf16>, %rot: tensor<2x16x2x4xf32>) ->
       : (tensor<1x2x64x16xbf16>, tensor<2x16x2x4xf32>) -> tensor<1x2x2x64xi32>
   return %b : tensor<1x2x2x64xi32>
 }
+
+// -----
+
+// Rotations drawn from a seed known at run time (a layer function's
+// argument): the stream's key is mixed from the operand, not folded.
+// CHECK-LABEL: func.func @rotations_from_operand
+// CHECK: %[[S:.+]] = tensor.extract %arg0[] : tensor<i64>
+// CHECK: %[[X:.+]] = arith.shrui %[[S]], %{{.*}} : i64
+// CHECK: arith.xori %[[S]], %[[X]] : i64
+// CHECK: linalg.generic
+// CHECK: math.log
+// CHECK: math.cos
+func.func @rotations_from_operand(%seed: tensor<i64>) -> tensor<2x8x2x4xf32> {
+  %r = reformer.lsh_rotations seed(%seed : tensor<i64>) : tensor<2x8x2x4xf32>
+  return %r : tensor<2x8x2x4xf32>
+}

@@ -74,6 +74,22 @@ func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>) {
 
 // -----
 
+func.func @f(%seed: tensor<i64>) {
+  // expected-error @+1 {{expects a seed attribute or a seed operand, not both}}
+  %0 = reformer.lsh_rotations seed(%seed : tensor<i64>) {seed = 1 : i64} : tensor<2x8x2x4xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{expects a seed attribute or a seed operand}}
+  %0 = reformer.lsh_rotations : tensor<2x8x2x4xf32>
+  return
+}
+
+// -----
+
 func.func @f(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %r: tensor<2x8x2x4xf32>) {
   // expected-error @+1 {{expects either a rotations operand or a seed attribute, not both}}
   %0 = reformer.lsh_attention %qk, %v rotations(%r) {n_hashes = 2 : i64, n_buckets = array<i64: 8>, chunk_len = 16 : i64, seed = 1 : i64} : (tensor<1x2x64x8xf32>, tensor<1x2x64x8xf32>, tensor<2x8x2x4xf32>) -> tensor<1x2x64x8xf32>

@@ -43,6 +43,9 @@ func.func @local_attention(%q: tensor<1x2x64x8xf32>, %mask: tensor<1x64xi1>) -> 
 func.func @lsh_steps(%qk: tensor<1x2x64x8xf32>, %v: tensor<1x2x64x8xf32>, %mask: tensor<1x64xi1>) -> tensor<1x2x64x8xf32> {
   // CHECK: %[[ROT:.+]] = reformer.lsh_rotations {seed = 3 : i64} : tensor<2x8x2x4xf32>
   %rot = reformer.lsh_rotations {seed = 3 : i64} : tensor<2x8x2x4xf32>
+  // CHECK: reformer.lsh_rotations seed(%{{.*}} : tensor<i64>) : tensor<2x8x2x4xf32>
+  %seed = arith.constant dense<3> : tensor<i64>
+  %rot2 = reformer.lsh_rotations seed(%seed : tensor<i64>) : tensor<2x8x2x4xf32>
   // CHECK: %[[B:.+]] = reformer.lsh_hash %{{.*}}, %[[ROT]] {n_buckets = array<i64: 8>}
   %b = reformer.lsh_hash %qk, %rot {n_buckets = array<i64: 8>}
       : (tensor<1x2x64x8xf32>, tensor<2x8x2x4xf32>) -> tensor<1x2x2x64xi32>

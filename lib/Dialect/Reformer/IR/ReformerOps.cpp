@@ -136,6 +136,14 @@ LogicalResult LocalAttentionOp::verify() {
 // Steps of LSH attention
 //===----------------------------------------------------------------------===//
 
+LogicalResult LshRotationsOp::verify() {
+  if (getSeedValue() && getSeed())
+    return emitOpError("expects a seed attribute or a seed operand, not both");
+  if (!getSeedValue() && !getSeed())
+    return emitOpError("expects a seed attribute or a seed operand");
+  return success();
+}
+
 LogicalResult LshHashOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyBucketFactors(op, getNBuckets())))

@@ -36,7 +36,8 @@ struct DecomposeLshAttentionPattern : OpRewritePattern<LshAttentionOp> {
       auto rotType = RankedTensorType::get({h, d, r, op.getRotationWidth()},
                                            rewriter.getF32Type());
       rotations =
-          LshRotationsOp::create(rewriter, loc, rotType, op.getSeedAttr())
+          LshRotationsOp::create(rewriter, loc, rotType, /*seed_value=*/Value(),
+                                 op.getSeedAttr())
               .getResult();
     }
 

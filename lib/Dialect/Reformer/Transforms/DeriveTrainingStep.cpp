@@ -9,10 +9,16 @@
 // live from the forward into the backward; bufferization frees every other
 // activation after its last use, so memory does not grow with depth.
 //
+// A layer function (one reversible block, called once per layer) is
+// derived once into a step forward and a step backward that the step calls
+// per layer, so the step's size, and the compiler's time, do not grow with
+// depth either.
+//
 //===----------------------------------------------------------------------===//
 
 #include "GradientRules.h"
 
+#include "reformer/Dialect/Reformer/IR/LayerFunctions.h"
 #include "reformer/Dialect/Reformer/IR/ReformerOps.h"
 #include "reformer/Dialect/Reformer/Transforms/Passes.h"
 
@@ -21,6 +27,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/MapVector.h"
 
@@ -114,6 +121,13 @@ ReversibleOp layerBlock(func::FuncOp fn) {
   return block;
 }
 
+LogicalResult notALayerFunction(func::CallOp call) {
+  return call.emitOpError()
+         << "cannot be differentiated: rf-derive-training-step follows calls "
+            "of layer functions only, (x1, x2, operands…) -> (y1, y2) "
+            "holding one reformer.reversible of (x1, x2)";
+}
+
 /// The training step's functions for one layer function: its forward,
 /// which also returns the LSH buckets, and its backward, which rebuilds the
 /// layer's inputs from its outputs, differentiates it and, where it owns
@@ -133,7 +147,6 @@ struct LayerStep {
   /// of optimizer state each has.
   SmallVector<unsigned> updated;
   SmallVector<SmallVector<bool>> updatedState;
-  unsigned numBuckets = 0;
 };
 
 /// What the step shares with the calls of its layers.
@@ -361,14 +374,12 @@ private:
   FailureOr<LayerStep *> layerStepOf(func::CallOp call) {
     auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
         call, call.getCalleeAttr());
-    auto it = context && callee ? context->layerSteps.find(callee)
-                                : DenseMap<Operation *, LayerStep>::iterator();
-    if (!context || !callee || it == context->layerSteps.end())
-      return call.emitOpError()
-             << "cannot be differentiated: rf-derive-training-step follows "
-                "calls of layer functions only, (x1, x2, operands…) -> "
-                "(y1, y2) holding one reformer.reversible of (x1, x2)";
-    return &it->second;
+    if (context && callee) {
+      auto it = context->layerSteps.find(callee);
+      if (it != context->layerSteps.end())
+        return &it->second;
+    }
+    return notALayerFunction(call);
   }
 
   /// A call of a layer function runs its step forward; the buckets it
@@ -485,7 +496,6 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
   LayerStep layer;
-  layer.numBuckets = lshOps.size();
 
   // Forward: the layer as in the step, returning the buckets too.
   SmallVector<Type> fwdInputs(callee.getArgumentTypes());
@@ -495,6 +505,7 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
       b, loc, (prefix + callee.getSymName() + "_forward").str(),
       FunctionType::get(ctx, fwdInputs, {}));
   fwd.setPrivate();
+  fwd->setAttr(kLayerAttrName, b.getUnitAttr());
   Block *fwdEntry = fwd.addEntryBlock();
   OpBuilder fb = OpBuilder::atBlockEnd(fwdEntry);
   StepBuilder forward(fb);
@@ -526,6 +537,7 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
       b, loc, (prefix + callee.getSymName() + "_backward").str(),
       FunctionType::get(ctx, bwdInputs, {}));
   bwd.setPrivate();
+  bwd->setAttr(kLayerAttrName, b.getUnitAttr());
   Block *entry = bwd.addEntryBlock();
   OpBuilder bb = OpBuilder::atBlockEnd(entry);
   StepBuilder backward(bb);
@@ -592,8 +604,12 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
           results.push_back(values[1 + k]);
   }
   func::ReturnOp::create(bb, loc, results);
-  // Arguments the backward does not read (rotations: it re-sorts the
-  // stored buckets) are not passed.
+  // Recomputing F clones what the backward does not read (the rotations:
+  // it re-sorts the stored buckets); drop that first. Arguments the
+  // backward then does not read are not passed.
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(*entry)))
+    if (isOpTriviallyDead(&op))
+      op.erase();
   llvm::BitVector unused(entry->getNumArguments());
   for (BlockArgument arg : entry->getArguments())
     if (arg.use_empty())
@@ -677,10 +693,7 @@ struct RfDeriveTrainingStepPass
       auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
           call, call.getCalleeAttr());
       if (!callee || !layerBlock(callee))
-        return call.emitOpError()
-               << "cannot be differentiated: rf-derive-training-step follows "
-                  "calls of layer functions only, (x1, x2, operands…) -> "
-                  "(y1, y2) holding one reformer.reversible of (x1, x2)";
+        return notALayerFunction(call);
       callsOf[callee].push_back(call);
     }
     Type seedType =

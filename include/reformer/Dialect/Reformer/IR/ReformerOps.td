@@ -155,10 +155,23 @@ def Reformer_LshRotationsOp : Reformer_Op<"lsh_rotations", [Pure]> {
     transform of the two uniforms of counters `2n` and `2n + 1` of a
     SplitMix64 stream keyed by `seed` (docs/lsh-rotations.md gives the exact
     recipe). The same seed gives the same rotations on every target.
+
+    The seed is the `seed` attribute or, where it is known only at run
+    time, the 0-D i64 operand: a function shared by layers that differ only
+    in their seed takes it as an argument.
+
+    ```mlir
+    %r = reformer.lsh_rotations {seed = 3 : i64} : tensor<4x64x2x16xf32>
+    %s = reformer.lsh_rotations seed(%seed : tensor<i64>) : tensor<4x64x2x16xf32>
+    ```
   }];
-  let arguments = (ins I64Attr:$seed);
+  let arguments = (ins Optional<0DTensorOf<[I64]>>:$seed_value,
+                       OptionalAttr<I64Attr>:$seed);
   let results = (outs Reformer_FloatTensor4D:$result);
-  let assemblyFormat = "attr-dict `:` type($result)";
+  let assemblyFormat =
+      "(`seed` `(` $seed_value^ `:` type($seed_value) `)`)? attr-dict `:` "
+      "type($result)";
+  let hasVerifier = 1;
 }
 
 def Reformer_LshHashOp : Reformer_Op<"lsh_hash", [Pure]> {
