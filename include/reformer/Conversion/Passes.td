@@ -65,7 +65,9 @@ def RfRecordAbi : Pass<"rf-record-abi", "::mlir::ModuleOp"> {
     its entry point and, in argument order, each input, parameter and output
     with its name, element type and shape (docs/abi.md gives the format).
     Marks tensor arguments read-only for bufferization, since the runtime
-    owns and reuses them. Must run while the functions still take and return
+    owns and reuses them, and so those of layer functions (`reformer.layer`):
+    a layer function that wrote its results over its inputs would return
+    them through copies. Must run while the functions still take and return
     tensors.
   }];
 }

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "reformer/Conversion/Passes.h"
+#include "reformer/Dialect/Reformer/IR/LayerFunctions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/StringExtras.h"
@@ -63,6 +64,13 @@ struct RfRecordAbiPass : reformer::impl::RfRecordAbiBase<RfRecordAbiPass> {
     os << "reformer-abi 1\n";
     Builder b(&getContext());
     for (auto fn : module.getOps<func::FuncOp>()) {
+      // A layer's function that wrote its results over its inputs would
+      // return them through copies into its callers' buffers, and its
+      // callers would copy the inputs they still need first.
+      if (fn->hasAttr(kLayerAttrName))
+        for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+          if (isa<TensorType>(fn.getArgument(i).getType()))
+            fn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
       if (fn.isPrivate() || fn.isExternal())
         continue;
       FunctionType type = fn.getFunctionType();

@@ -18,6 +18,24 @@ module {
 
 // -----
 
+// A layer's function is not exported, but its tensor arguments are
+// read-only too: writing results over them would mean copies at every call.
+// CHECK-LABEL: func.func private @layer(
+// CHECK-SAME: %{{.*}}: tensor<4xf32> {bufferization.writable = false}, %{{.*}}: tensor<4xf32> {bufferization.writable = false}, %{{.*}}: i64)
+// CHECK-LABEL: func.func private @helper(
+// CHECK-NOT: bufferization.writable
+module {
+  func.func private @layer(%x1: tensor<4xf32>, %x2: tensor<4xf32>, %n: i64)
+      -> (tensor<4xf32>, tensor<4xf32>) attributes {reformer.layer} {
+    return %x1, %x2 : tensor<4xf32>, tensor<4xf32>
+  }
+  func.func private @helper(%x: tensor<4xf32>) -> tensor<4xf32> {
+    return %x : tensor<4xf32>
+  }
+}
+
+// -----
+
 // expected-error @+1 {{'func.func' op cannot be exported: argument 0 has type 'tensor<?x8xf32>'; the C ABI takes statically shaped tensors of f32, f64, f16, bf16, i1, i32 or i64}}
 func.func @dynamic(%x: tensor<?x8xf32>) {
   return
