@@ -375,8 +375,12 @@ func::FuncOp ForwardBuilder::build(ModuleOp module) {
                                  b.getFunctionType(argTypes, {logitsType}));
   fn.setArgAttr(0, "reformer.input", b.getStringAttr("tokens"));
   fn.setResultAttr(0, "reformer.output", b.getStringAttr("logits"));
-  for (auto [i, name] : llvm::enumerate(names))
-    fn.setArgAttr(i + 1, "reformer.param", b.getStringAttr(name));
+  // All at once: one argument at a time rebuilds every argument's list.
+  SmallVector<DictionaryAttr> argAttrs = {fn.getArgAttrDict(0)};
+  for (const std::string &name : names)
+    argAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr("reformer.param", b.getStringAttr(name))));
+  fn.setAllArgAttrs(argAttrs);
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   // Mixed precision converts each matmul weight and bias once per call, up
@@ -451,12 +455,15 @@ static void buildLoss(OpBuilder &b, ModuleOp module, func::FuncOp forward) {
   b.setInsertionPointToEnd(module.getBody());
   auto fn = func::FuncOp::create(b, loc, "loss",
                                  b.getFunctionType(argTypes, {lossType}));
-  fn.setArgAttr(0, "reformer.input", b.getStringAttr("tokens"));
-  fn.setArgAttr(1, "reformer.input", b.getStringAttr("targets"));
   fn.setResultAttr(0, "reformer.output", b.getStringAttr("loss"));
+  SmallVector<DictionaryAttr> argAttrs = {
+      b.getDictionaryAttr(
+          b.getNamedAttr("reformer.input", b.getStringAttr("tokens"))),
+      b.getDictionaryAttr(
+          b.getNamedAttr("reformer.input", b.getStringAttr("targets")))};
   for (unsigned i = 1; i < fwdType.getNumInputs(); ++i)
-    fn.setArgAttr(i + 1, "reformer.param",
-                  forward.getArgAttr(i, "reformer.param"));
+    argAttrs.push_back(forward.getArgAttrDict(i));
+  fn.setAllArgAttrs(argAttrs);
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   SmallVector<Value> callArgs = {entry->getArgument(0)};

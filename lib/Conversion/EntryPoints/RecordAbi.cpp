@@ -56,6 +56,21 @@ std::string shapeText(RankedTensorType type) {
       "x");
 }
 
+/// Marks the arguments `which` selects read-only for bufferization. All at
+/// once: setting one argument's attributes rebuilds the list of every
+/// argument's, which is quadratic for a deep model's training step.
+void markReadOnly(func::FuncOp fn, llvm::function_ref<bool(unsigned)> which) {
+  Builder b(fn.getContext());
+  SmallVector<DictionaryAttr> attrs;
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    NamedAttrList list(fn.getArgAttrDict(i));
+    if (which(i))
+      list.set("bufferization.writable", b.getBoolAttr(false));
+    attrs.push_back(list.getDictionary(fn.getContext()));
+  }
+  fn.setAllArgAttrs(attrs);
+}
+
 struct RfRecordAbiPass : reformer::impl::RfRecordAbiBase<RfRecordAbiPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -68,9 +83,9 @@ struct RfRecordAbiPass : reformer::impl::RfRecordAbiBase<RfRecordAbiPass> {
       // return them through copies into its callers' buffers, and its
       // callers would copy the inputs they still need first.
       if (fn->hasAttr(kLayerAttrName))
-        for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-          if (isa<TensorType>(fn.getArgument(i).getType()))
-            fn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+        markReadOnly(fn, [&](unsigned i) {
+          return isa<TensorType>(fn.getArgument(i).getType());
+        });
       if (fn.isPrivate() || fn.isExternal())
         continue;
       FunctionType type = fn.getFunctionType();
@@ -105,9 +120,9 @@ struct RfRecordAbiPass : reformer::impl::RfRecordAbiBase<RfRecordAbiPass> {
         if (failed(line(kind, name, type.getInput(i),
                         "argument " + std::to_string(i))))
           return signalPassFailure();
-        // The runtime owns the inputs and reuses them across calls.
-        fn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
       }
+      // The runtime owns the inputs and reuses them across calls.
+      markReadOnly(fn, [](unsigned) { return true; });
       for (unsigned r = 0; r < type.getNumResults(); ++r) {
         std::string name = "result" + std::to_string(r);
         if (auto attr =

@@ -121,11 +121,16 @@ static void prepareTranslation(ModuleOp module) {
         kept.push_back(attr);
     return DictionaryAttr::get(attrs.getContext(), kept);
   };
+  // All at once: setting one argument's attributes rebuilds the list of
+  // every argument's, quadratic in a deep training step's parameters.
   module.walk([&](LLVM::LLVMFuncOp func) {
+    SmallVector<DictionaryAttr> args, results;
     for (unsigned i = 0; i < func.getNumArguments(); ++i)
-      func.setArgAttrs(i, dropOurs(func.getArgAttrDict(i)));
+      args.push_back(dropOurs(func.getArgAttrDict(i)));
     for (unsigned i = 0; i < func.getNumResults(); ++i)
-      func.setResultAttrs(i, dropOurs(func.getResultAttrDict(i)));
+      results.push_back(dropOurs(func.getResultAttrDict(i)));
+    func.setAllArgAttrs(args);
+    func.setAllResultAttrs(results);
   });
 }
 

@@ -876,20 +876,27 @@ struct RfDeriveTrainingStepPass
     step.setType(FunctionType::get(ctx, entry->getArgumentTypes(),
                                    ValueRange(results).getTypes()));
 
-    auto name = [&](StringRef s) { return StringAttr::get(ctx, s); };
+    // Named all at once: setting one argument's attributes rebuilds the
+    // list of every argument's, quadratic in a deep model's parameters.
+    auto named = [&](StringRef key, StringRef value) {
+      return DictionaryAttr::get(ctx,
+                                 {NamedAttribute(StringAttr::get(ctx, key),
+                                                 StringAttr::get(ctx, value))});
+    };
+    SmallVector<DictionaryAttr> argAttrs, resultAttrs;
     for (unsigned i = 0; i < numInputs; ++i)
-      step.setArgAttr(i, "reformer.input", name(inputNames[i]));
-    for (auto [i, param] : llvm::enumerate(paramNames))
-      step.setArgAttr(numInputs + i, "reformer.param", name(param));
-    unsigned base = numInputs + paramNames.size();
-    for (auto [k, stateName] : llvm::enumerate(stateNames))
-      step.setArgAttr(base + k, "reformer.param", name(stateName));
-    step.setResultAttr(0, "reformer.output", name("loss"));
-    for (auto [k, param] : llvm::enumerate(trained))
-      step.setResultAttr(1 + k, "reformer.output", name(param));
-    for (auto [k, stateName] : llvm::enumerate(stateNames))
-      step.setResultAttr(1 + trained.size() + k, "reformer.output",
-                         name(stateName));
+      argAttrs.push_back(named("reformer.input", inputNames[i]));
+    for (const std::string &param : paramNames)
+      argAttrs.push_back(named("reformer.param", param));
+    for (const std::string &stateName : stateNames)
+      argAttrs.push_back(named("reformer.param", stateName));
+    resultAttrs.push_back(named("reformer.output", "loss"));
+    for (const std::string &param : trained)
+      resultAttrs.push_back(named("reformer.output", param));
+    for (const std::string &stateName : stateNames)
+      resultAttrs.push_back(named("reformer.output", stateName));
+    step.setAllArgAttrs(argAttrs);
+    step.setAllResultAttrs(resultAttrs);
     return success();
   }
 };
