@@ -38,7 +38,7 @@ def run_measured(cmd):
     return out, usage.ru_maxrss / 1024
 
 
-def step(bindir, layers, length, runs, tmp):
+def step(bindir, layers, length, runs, tmp, compile_flags=()):
     cfg = json.load(open(os.path.join(ROOT, "bench", "configs",
                                       CONFIGS[length])))
     cfg["n_layers"] = layers
@@ -48,7 +48,7 @@ def step(bindir, layers, length, runs, tmp):
     lib = os.path.join(tmp, cfg["name"] + ".so")
     plan = subprocess.run(
         [os.path.join(bindir, "reformer-compile"), config, "--emit-train-step",
-         "--print-memory-plan", "-o", lib],
+         "--print-memory-plan", *compile_flags, "-o", lib],
         check=True, capture_output=True, text=True).stdout
     m = re.search(r"memory plan of @train_step: peak ([0-9.]+) MiB = "
                   r"arguments ([0-9.]+) MiB \+ own buffers ([0-9.]+) MiB", plan)
