@@ -215,4 +215,87 @@ TEST(TrainingStep, DropoutMasksAreReusedInTheRecomputation) {
   checkTrainingStep(c, 0.9);
 }
 
+/// Every output of one training step (lr 1e-2, step 1, random parameters
+/// and zero optimizer state) of `config`, built with layer functions or
+/// inlined, in ABI order.
+std::vector<std::vector<float>>
+stepOutputs(const ModelConfig &config, bool layerFunctions,
+            const RfDeriveTrainingStepOptions &options) {
+  auto context = makeContext();
+  BuildOptions build;
+  build.layerFunctions = layerFunctions;
+  auto module = buildModel(context.get(), config, build);
+  EXPECT_TRUE(mlir::succeeded(module));
+  mlir::PassManager pm(context.get());
+  pm.addPass(createRfDeriveTrainingStep(options));
+  EXPECT_TRUE(mlir::succeeded(pm.run(**module)));
+  auto compiled = Compiled::fromModule(*context, std::move(*module));
+  EXPECT_TRUE(compiled);
+  std::vector<AbiArg> args = argsOf(compiled->manifest(), "train_step");
+  std::mt19937 rng(5);
+  int64_t n = config.batchSize * config.seqLen;
+  std::vector<int32_t> tokens(n), targets(n);
+  for (int64_t i = 0; i < n; ++i) {
+    tokens[i] = rng() % config.vocabSize;
+    targets[i] = rng() % config.vocabSize;
+  }
+  std::vector<float> weights(n, 1.0f);
+  float lr = 1e-2f, step = 1.0f;
+  std::vector<std::vector<float>> buffers;
+  std::vector<size_t> outputIndices;
+  buffers.reserve(args.size());
+  std::vector<void *> pointers;
+  for (const AbiArg &arg : args) {
+    if (arg.kind == "input") {
+      pointers.push_back(arg.name == "tokens"         ? (void *)tokens.data()
+                         : arg.name == "targets"      ? (void *)targets.data()
+                         : arg.name == "loss_weights" ? (void *)weights.data()
+                         : arg.name == "lr"           ? (void *)&lr
+                                                      : (void *)&step);
+      continue;
+    }
+    bool state = llvm::StringRef(arg.name).starts_with("adam.") ||
+                 llvm::StringRef(arg.name).starts_with("adafactor.");
+    if (arg.kind == "output")
+      outputIndices.push_back(buffers.size());
+    buffers.push_back(arg.kind == "param" && !state
+                          ? randomFloats(rng, arg.count(), 0.3)
+                          : std::vector<float>(arg.count(), 0.0f));
+    pointers.push_back(buffers.back().data());
+  }
+  compiled->call("train_step", pointers);
+  std::vector<std::vector<float>> outputs;
+  for (size_t i : outputIndices)
+    outputs.push_back(buffers[i]);
+  return outputs;
+}
+
+/// The layer backward functions update what only their layer reads
+/// (Adafactor's factored state included), and with clipping return their
+/// gradients for the step to clip and update: either way the step computes
+/// what the step with every layer inlined computes.
+void expectLayerFunctionsMatchInlined(
+    const RfDeriveTrainingStepOptions &options) {
+  ModelConfig config = smallModel();
+  auto functions = stepOutputs(config, true, options);
+  auto inlined = stepOutputs(config, false, options);
+  ASSERT_EQ(functions.size(), inlined.size());
+  ASSERT_FALSE(functions.empty());
+  for (size_t o = 0; o < functions.size(); ++o)
+    EXPECT_LE(relativeError(functions[o], toDouble(inlined[o])), 1e-5)
+        << "output " << o;
+}
+
+TEST(TrainingStep, LayerFunctionsMatchInlinedWithAdafactor) {
+  RfDeriveTrainingStepOptions options;
+  options.optimizer = "adafactor";
+  expectLayerFunctionsMatchInlined(options);
+}
+
+TEST(TrainingStep, LayerFunctionsMatchInlinedWithClipping) {
+  RfDeriveTrainingStepOptions options;
+  options.clipNorm = 0.5;
+  expectLayerFunctionsMatchInlined(options);
+}
+
 } // namespace

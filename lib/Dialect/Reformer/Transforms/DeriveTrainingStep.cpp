@@ -143,10 +143,8 @@ struct LayerStep {
   llvm::BitVector keptArgs;
   /// Layer arguments (index ≥ 2) whose gradient `backward` returns.
   SmallVector<unsigned> gradients;
-  /// Layer arguments (index ≥ 2) `backward` updates itself, and the kinds
-  /// of optimizer state each has.
+  /// Layer arguments (index ≥ 2) `backward` updates itself.
   SmallVector<unsigned> updated;
-  SmallVector<SmallVector<bool>> updatedState;
 };
 
 /// What the step shares with the calls of its layers.
@@ -418,11 +416,15 @@ private:
       candidates.push_back(lookup(operand));
     if (seed)
       candidates.push_back(seed);
+    const Optimizer &optimizer = context->optimizer;
+    SmallVector<StringRef> kinds = optimizer.stateKinds();
+    auto hasState = [&](unsigned p, unsigned k) {
+      return bool(optimizer.stateType(call.getOperand(p).getType(), kinds[k]));
+    };
     if (!layer.updated.empty()) {
-      const Optimizer &optimizer = context->optimizer;
-      for (auto [k, kind] : llvm::enumerate(optimizer.stateKinds()))
-        for (auto [u, p] : llvm::enumerate(layer.updated))
-          if (layer.updatedState[u][k])
+      for (unsigned k = 0; k < kinds.size(); ++k)
+        for (unsigned p : layer.updated)
+          if (hasState(p, k))
             candidates.push_back(stateOf(call.getOperand(p), k));
       candidates.push_back(context->lr);
       candidates.push_back(context->stepNumber);
@@ -449,10 +451,10 @@ private:
       update.push_back(results[u]);
     }
     results = results.drop_front(numUpdated);
-    for (unsigned k = 0; k < context->optimizer.stateKinds().size(); ++k)
-      for (auto [u, p] : llvm::enumerate(layer.updated)) {
+    for (unsigned k = 0; k < kinds.size(); ++k)
+      for (unsigned p : layer.updated) {
         Value next;
-        if (layer.updatedState[u][k]) {
+        if (hasState(p, k)) {
           next = results.front();
           results = results.drop_front();
         }
@@ -478,6 +480,18 @@ private:
   DenseMap<Operation *, SmallVector<Value>> callBuckets;
 };
 
+/// A private layer function of the step, with an entry block for `inputs`;
+/// its results are set once its body is built.
+func::FuncOp createLayerStepFunction(OpBuilder &b, Location loc,
+                                     const Twine &name, TypeRange inputs) {
+  auto fn = func::FuncOp::create(b, loc, name.str(),
+                                 FunctionType::get(b.getContext(), inputs, {}));
+  fn.setPrivate();
+  fn->setAttr(kLayerAttrName, b.getUnitAttr());
+  fn.addEntryBlock();
+  return fn;
+}
+
 /// Derives the step functions of the layer function `callee`, named after
 /// it with `prefix`. `owned`: the layer arguments (parameters of the
 /// forward that only this layer reads) whose update the backward makes.
@@ -501,12 +515,9 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
   SmallVector<Type> fwdInputs(callee.getArgumentTypes());
   if (seedType)
     fwdInputs.push_back(seedType);
-  auto fwd = func::FuncOp::create(
-      b, loc, (prefix + callee.getSymName() + "_forward").str(),
-      FunctionType::get(ctx, fwdInputs, {}));
-  fwd.setPrivate();
-  fwd->setAttr(kLayerAttrName, b.getUnitAttr());
-  Block *fwdEntry = fwd.addEntryBlock();
+  func::FuncOp fwd = createLayerStepFunction(
+      b, loc, prefix + callee.getSymName() + "_forward", fwdInputs);
+  Block *fwdEntry = &fwd.getBody().front();
   OpBuilder fb = OpBuilder::atBlockEnd(fwdEntry);
   StepBuilder forward(fb);
   for (auto [arg, value] :
@@ -533,12 +544,9 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
   llvm::append_range(bwdInputs, callee.getArgumentTypes().drop_front(2));
   if (seedType)
     bwdInputs.push_back(seedType);
-  auto bwd = func::FuncOp::create(
-      b, loc, (prefix + callee.getSymName() + "_backward").str(),
-      FunctionType::get(ctx, bwdInputs, {}));
-  bwd.setPrivate();
-  bwd->setAttr(kLayerAttrName, b.getUnitAttr());
-  Block *entry = bwd.addEntryBlock();
+  func::FuncOp bwd = createLayerStepFunction(
+      b, loc, prefix + callee.getSymName() + "_backward", bwdInputs);
+  Block *entry = &bwd.getBody().front();
   OpBuilder bb = OpBuilder::atBlockEnd(entry);
   StepBuilder backward(bb);
   backward.bind(block.getY1(), entry->getArgument(0));
@@ -593,8 +601,6 @@ FailureOr<LayerStep> deriveLayerStep(ModuleOp module, func::FuncOp callee,
                                       backward.lookup(callee.getArgument(p)),
                                       grad, state[u], lr, step, Value()));
       layer.updated.push_back(p);
-      layer.updatedState.push_back(
-          llvm::map_to_vector(state[u], [](Value v) { return bool(v); }));
     }
     for (SmallVector<Value> &values : next)
       results.push_back(values[0]);
